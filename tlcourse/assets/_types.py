@@ -1,0 +1,116 @@
+"""Assets described as data, after torchvision's ``Weights`` dataclass.
+
+An :class:`Asset` names its files with their sha256, its license, the
+places it can come from (in the order they are tried) and its meta:
+parameter count, classes, known accuracy, preprocessing. Resolution and
+verification live in :mod:`tlcourse.assets.resolve`; nothing else in the
+package knows where a file lives.
+"""
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class AssetFile:
+    """One file of an asset.
+
+    ``sha256`` is the full digest of the copy the offline source ships.
+    ``also_accept`` lists other digests of the same content as published
+    elsewhere (``"md5:..."`` for upstream mirrors whose gzip differs from
+    Debian's, ``"sha256-prefix:..."`` where the publisher names its files
+    by a digest prefix, as torchvision does).
+    """
+
+    name: str
+    sha256: str | None
+    also_accept: tuple[str, ...] = ()
+    url: str | None = None
+
+    def digests(self) -> tuple[str, ...]:
+        return ((f"sha256:{self.sha256}",) if self.sha256 else ()) + self.also_accept
+
+
+@dataclass(frozen=True)
+class PackageSource:
+    """Files inside an installed Python package, found without importing it."""
+
+    module: str
+    subdir: str = ""
+    install: str = ""  # the pip requirement that provides it
+
+    def directory(self) -> pathlib.Path | None:
+        try:
+            spec = importlib.util.find_spec(self.module)
+        except (ImportError, ValueError):
+            return None
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        return pathlib.Path(list(spec.submodule_search_locations)[0]) / self.subdir
+
+    def describe(self) -> str:
+        return f"package {self.module}" + (f"/{self.subdir}" if self.subdir else "")
+
+
+@dataclass(frozen=True)
+class SystemSource:
+    """A system copy, e.g. a Debian package's data directory."""
+
+    path: str
+    install: str = ""  # e.g. "apt-get install dataset-fashion-mnist"
+
+    def directory(self) -> pathlib.Path | None:
+        return pathlib.Path(self.path)
+
+    def describe(self) -> str:
+        return f"system {self.path}"
+
+
+@dataclass(frozen=True)
+class TorchHubSource:
+    """torch.hub's checkpoint cache, where torchvision's ``weights=`` looks."""
+
+    def directory(self) -> pathlib.Path | None:
+        import torch.hub
+        return pathlib.Path(torch.hub.get_dir()) / "checkpoints"
+
+    def describe(self) -> str:
+        return "torch hub cache"
+
+
+@dataclass(frozen=True)
+class UrlSource:
+    """Downloadable when online; each file's ``url`` (or ``base`` + name)."""
+
+    base: str = ""
+
+    def url_for(self, f: AssetFile) -> str:
+        return f.url or (self.base.rstrip("/") + "/" + f.name)
+
+    def describe(self) -> str:
+        return f"download {self.base or '(per-file urls)'}"
+
+
+Source = PackageSource | SystemSource | TorchHubSource | UrlSource
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A model or dataset the course uses. Entries are data; see ``registry``."""
+
+    name: str
+    kind: str  # "vision" | "text-encoder" | "causal-lm" | "dataset"
+    description: str
+    files: tuple[AssetFile, ...]
+    sources: tuple[Source, ...]
+    license: str
+    fix: str  # the command that makes it available offline
+    offline: bool = True  # False: only a download can provide it here
+    meta: dict[str, Any] = field(default_factory=dict)
+    transforms: Callable[..., Any] | None = None
+
+    def __str__(self) -> str:
+        return self.name

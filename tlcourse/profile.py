@@ -1,0 +1,97 @@
+"""The quick/full switch, and the sizes each notebook reads from it.
+
+``TLCOURSE_PROFILE=quick`` keeps every notebook to about a minute on two CPU
+cores: small subsets, few epochs, small images and cached features.
+``TLCOURSE_PROFILE=full`` uses the real sizes and is meant for a GPU.
+When the variable is unset the profile is ``full`` if CUDA is present and
+``quick`` otherwise. Tests and grading always pin ``quick``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+PROFILES = ("quick", "full")
+ENV_VAR = "TLCOURSE_PROFILE"
+
+
+class ProfileError(ValueError):
+    """An unknown profile name."""
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+        return torch.cuda.is_available()
+    except Exception:  # torch missing or broken: no GPU to speak of
+        return False
+
+
+def profile_name() -> str:
+    """The profile in force: the environment variable, else by hardware."""
+    raw = os.environ.get(ENV_VAR, "").strip().lower()
+    if not raw:
+        return "full" if _cuda_available() else "quick"
+    if raw not in PROFILES:
+        raise ProfileError(
+            f"{ENV_VAR}={os.environ[ENV_VAR]!r} is not a profile. "
+            f"Use one of {', '.join(PROFILES)}, e.g. `export {ENV_VAR}=quick`."
+        )
+    return raw
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes for one profile. Notebooks read ``profile().sizes['01']['train']``."""
+
+    name: str
+    sizes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def quick(self) -> bool:
+        return self.name == "quick"
+
+    def __getitem__(self, notebook: str) -> dict[str, Any]:
+        try:
+            return self.sizes[notebook]
+        except KeyError:
+            raise KeyError(f"no sizes for notebook {notebook!r} in profile {self.name!r}; "
+                           f"known: {sorted(self.sizes)}") from None
+
+
+# Quick sizes come from the measured CPU throughput (see README "Budgets"):
+# MobileNetV2 at 64 px extracts ~500 img/s on 2 cores, a small CNN trains
+# ~1,200 img/s at 28 px, MiniLM infers ~55 seq/s at length 64.
+_SIZES = {
+    "quick": {
+        "01": dict(image_size=64, pool=3000, test=1000, label_budgets=(10, 50, 200),
+                   scratch_epochs=8, head_epochs=60, batch_size=64),
+        "02": dict(image_size=64, train=1000, test=1000, epochs=3, seeds=2, batch_size=32),
+        "03": dict(max_length=48, train=600, test=400, label_budgets=(16, 64, 256),
+                   finetune_steps=60, batch_size=16),
+        "04": dict(image_size=64, train=2000, test=1000, teacher_epochs=2, student_epochs=6,
+                   seeds=3, batch_size=64),
+        "05": dict(image_size=16, source=5000, target=1797, epochs=8, seeds=3, batch_size=128),
+        "06": dict(image_size=64, per_class=150, test_per_class=100, epochs=60),
+    },
+    "full": {
+        "01": dict(image_size=224, pool=60000, test=10000, label_budgets=(10, 50, 200, 1000),
+                   scratch_epochs=30, head_epochs=100, batch_size=128),
+        "02": dict(image_size=224, train=10000, test=10000, epochs=10, seeds=3, batch_size=64),
+        "03": dict(max_length=128, train=8000, test=2000, label_budgets=(16, 64, 256, 1024, 8000),
+                   finetune_steps=1500, batch_size=32),
+        "04": dict(image_size=224, train=60000, test=10000, teacher_epochs=5, student_epochs=20,
+                   seeds=3, batch_size=128),
+        "05": dict(image_size=16, source=5000, target=1797, epochs=40, seeds=5, batch_size=128),
+        "06": dict(image_size=224, per_class=1000, test_per_class=1000, epochs=200),
+    },
+}
+
+
+def profile(name: str | None = None) -> Profile:
+    """Return the :class:`Profile` in force (or the one named)."""
+    name = (name or profile_name()).lower()
+    if name not in PROFILES:
+        raise ProfileError(f"{name!r} is not a profile; use one of {', '.join(PROFILES)}.")
+    return Profile(name=name, sizes=_SIZES[name])
