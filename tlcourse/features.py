@@ -1,0 +1,100 @@
+"""``extract_features``: run a frozen backbone once, cache the result on disk.
+
+The cache key is a hash of the backbone's weights, its class, the input
+transform and the dataset's fingerprint, so changing any of them misses
+the cache and nothing stale is ever returned. With features cached, a
+linear head trains in seconds.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+import tempfile
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, SequentialSampler
+
+from .assets import cache_root
+from .device import autocast, pick_device
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    """A hash of a module's class, parameters and buffers."""
+    h = hashlib.sha256(type(model).__qualname__.encode())
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes() if t.dtype != torch.bfloat16
+                 else t.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _data_fingerprint(data) -> str | None:
+    ds = data.dataset if isinstance(data, DataLoader) else data
+    if isinstance(data, DataLoader) and not isinstance(data.sampler, SequentialSampler):
+        return None  # a shuffled order would not match the cached rows
+    fp = getattr(ds, "fingerprint", None)
+    return fp() if callable(fp) else None
+
+
+def features_cache_dir() -> pathlib.Path:
+    return cache_root() / "features"
+
+
+@torch.no_grad()
+def extract_features(backbone, data, *, transform=None, batch_size: int = 128, device=None,
+                     cache: bool = True, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features and labels for every example of ``data``, in order.
+
+    ``backbone``: a :class:`~tlcourse.backbones.Backbone` (its transforms are
+    applied batch-wise) or any module. ``data``: a dataset or an unshuffled
+    DataLoader yielding ``(x, y)``. Runs in eval mode without gradients and
+    returns CPU float32 tensors ``(N, feature_dim)`` and ``(N,)``.
+    Caching needs a dataset with a ``fingerprint()``; otherwise it is skipped.
+    """
+    from .backbones import Backbone
+
+    model = backbone.model if isinstance(backbone, Backbone) else backbone
+    if transform is None and isinstance(backbone, Backbone):
+        transform = backbone.transforms
+    path = None
+    data_fp = _data_fingerprint(data) if cache else None
+    if data_fp:
+        key = hashlib.sha256("|".join([model_fingerprint(model), repr(transform), data_fp]).encode()).hexdigest()[:24]
+        path = features_cache_dir() / f"{key}.pt"
+        if path.exists():
+            try:
+                saved = torch.load(path, weights_only=True)
+                return saved["features"], saved["labels"]
+            except Exception:
+                path.unlink(missing_ok=True)  # unreadable cache entry: recompute
+    device = torch.device(device) if device else pick_device()
+    loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size, shuffle=False)
+    was_training = model.training
+    model.eval().to(device)
+    if transform is not None and isinstance(transform, nn.Module):
+        transform = transform.to(device)
+    feats, labels = [], []
+    if progress:
+        from tqdm.auto import tqdm
+        loader_iter = tqdm(loader, desc="features", leave=False)
+    else:
+        loader_iter = loader
+    for x, y in loader_iter:
+        x = x.to(device, non_blocking=device.type == "cuda")
+        if transform is not None:
+            x = transform(x)
+        with autocast(device):
+            f = model(x)
+        feats.append(f.float().flatten(1).cpu())
+        labels.append(torch.as_tensor(y).cpu())
+    model.train(was_training)
+    features, labels_t = torch.cat(feats), torch.cat(labels).long()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            torch.save({"features": features, "labels": labels_t}, fh)
+        os.replace(tmp, path)
+    return features, labels_t
