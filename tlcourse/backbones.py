@@ -114,7 +114,7 @@ def load_imagenet_classifier(name: str = "mobilenet_v2", path=None) -> tuple[nn.
     """The full pretrained ImageNet classifier, its photo transforms and the 1,000 class names."""
     from torchvision.models import MobileNet_V2_Weights
     asset = get_asset(name)
-    model = _efficientnet_lite0(True, path) if name == "efficientnet_lite0" else _torchvision_model(asset.name, True, path)
+    model = _efficientnet_lite0(True, path) if asset.name == "efficientnet_lite0" else _torchvision_model(asset.name, True, path)
     tf = BackboneTransform(224, asset.meta["mean"], asset.meta["std"], crop=True)
     return model.eval(), tf, tuple(MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"])
 

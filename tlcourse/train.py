@@ -153,7 +153,9 @@ def _distributed_loader(loader: DataLoader) -> DataLoader:
     if isinstance(loader.sampler, DistributedSampler):
         return loader
     shuffle = isinstance(loader.sampler, torch.utils.data.RandomSampler)
-    sampler = DistributedSampler(loader.dataset, shuffle=shuffle, seed=torch.initial_seed() % 2**31)
+    seed = [torch.initial_seed() % 2**31]
+    dist.broadcast_object_list(seed, src=0)  # every rank must shard with one permutation
+    sampler = DistributedSampler(loader.dataset, shuffle=shuffle, seed=seed[0])
     return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler,
                       num_workers=loader.num_workers, collate_fn=loader.collate_fn,
                       pin_memory=loader.pin_memory, drop_last=loader.drop_last)
@@ -239,16 +241,21 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Iterable | None 
       in DistributedDataParallel and the train loader gets a DistributedSampler.
     """
     device = torch.device(device) if device else pick_device()
+    if _distributed() and device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))  # one GPU per rank
+        torch.cuda.set_device(device)
     model.to(device)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     if optimizer is None:
-        groups = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}]
-        if not any(any(True for _ in g["params"]) for g in groups):
+        groups = ([{**g, "params": [g["params"]] if isinstance(g["params"], torch.Tensor) else list(g["params"])}
+                   for g in param_groups] if param_groups
+                  else [{"params": [p for p in model.parameters() if p.requires_grad]}])
+        if not any(g["params"] for g in groups):
             raise ValueError("no trainable parameters: every parameter has requires_grad=False")
         optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
     scaler = make_grad_scaler(device, amp)
     history = history if history is not None else History()
-    start_epoch = 0
+    start_epoch, best, stale = 0, None, 0
     if checkpoint and resume and pathlib.Path(checkpoint).exists():
         state = load_checkpoint(checkpoint, map_location=device)
         model.load_state_dict(state["model"])
@@ -260,13 +267,18 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Iterable | None 
         history.clear()
         history.update(History(state["history"]))
         start_epoch = state["epoch"] + 1
+        if getattr(train_loader, "generator", None) is not None and state.get("loader_rng") is not None:
+            train_loader.generator.set_state(state["loader_rng"])  # same shuffles as an unbroken run
+        best, stale = state.get("early_stopping", (None, 0))
     train_model = model
     if _distributed():
         train_model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
         train_loader = _distributed_loader(train_loader)
     mode = "min" if "loss" in monitor else "max"
-    best, best_state, stale = (math.inf if mode == "min" else -math.inf), None, 0
+    if start_epoch == 0 or best is None:
+        best, stale = (math.inf if mode == "min" else -math.inf), 0
+    best_state = None
     show = progress and _is_main()
     checked = False
     for epoch in range(start_epoch, epochs):
@@ -317,7 +329,9 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Iterable | None 
             save_checkpoint(checkpoint, model=model.state_dict(), optimizer=optimizer.state_dict(),
                             scheduler=scheduler.state_dict() if scheduler is not None else None,
                             scaler=scaler.state_dict() if scaler is not None else None,
-                            history=dict(history), epoch=epoch)
+                            history=dict(history), epoch=epoch, early_stopping=(best, stale),
+                            loader_rng=(train_loader.generator.get_state()
+                                        if getattr(train_loader, "generator", None) is not None else None))
         if early_stopping:
             if monitor not in row:
                 raise ValueError(f"early stopping monitors {monitor!r}, which is not logged; "

@@ -1,0 +1,111 @@
+"""``tlcourse doctor | fetch | release | grade``."""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+
+
+def cmd_doctor(args) -> int:
+    """Versions, device, profile, and where every asset resolves (verified or not)."""
+    import importlib.metadata as md
+
+    from .assets import REGISTRY, cache_root, is_online, locate
+    from .profile import ProfileError, profile_name
+
+    print(f"python      {platform.python_version()} ({sys.executable})")
+    for pkg in ("torch", "torchvision", "transformers", "nbgrader", "jupyterlab", "tlcourse"):
+        try:
+            print(f"{pkg:<11} {md.version(pkg)}")
+        except md.PackageNotFoundError:
+            print(f"{pkg:<11} MISSING  -> make setup")
+    import torch
+
+    from .device import pick_device
+    print(f"device      {pick_device()} (cuda={torch.cuda.is_available()}, threads={torch.get_num_threads()})")
+    try:
+        print(f"profile     {profile_name()}")
+    except ProfileError as exc:
+        print(f"profile     ERROR: {exc}")
+    online = is_online()
+    print(f"network     {'online' if online else 'offline'}; cache {cache_root()}")
+    problems = 0
+    print("\nassets")
+    for name, asset in REGISTRY.items():
+        found, attempts = locate(asset, download=False)
+        if found:
+            print(f"  ok       {name:<20} verified  {found.source}")
+        elif not asset.offline:
+            print(f"  online   {name:<20} not cached (download when online: {asset.fix})")
+        else:
+            problems += 1
+            print(f"  MISSING  {name:<20} {attempts[-1] if attempts else ''}\n           fix: {asset.fix}")
+    print("\nall offline assets verified" if not problems else f"\n{problems} offline asset(s) missing")
+    return 1 if problems else 0
+
+
+def cmd_fetch(args) -> int:
+    """Resolve (downloading when online), verify, seed torch hub, convert SmolLM2."""
+    from .assets import REGISTRY, AssetError, resolve, seed_torch_hub
+
+    names = args.names or [n for n, a in REGISTRY.items() if a.offline]
+    failed = 0
+    for name in names:
+        try:
+            found = resolve(name)
+            print(f"ok   {name:<20} {found.source}")
+        except AssetError as exc:
+            failed += 1
+            print(f"FAIL {name}: {exc}")
+    if "mobilenet_v2" in names and not failed:
+        print(f"seeded torch hub cache: {seed_torch_hub('mobilenet_v2')}")
+    if "smollm2-135m" in names and not args.no_convert:
+        from .text import prepare_causal_lm
+        print(f"SmolLM2 ready (converted once, later loads ~1 s): {prepare_causal_lm()}")
+    return 1 if failed else 0
+
+
+def cmd_release(args) -> int:
+    from .grading import release, release_diff
+    if args.check:
+        diff = release_diff()
+        if diff:
+            print("course/ is out of date with solutions/ in:\n  " + "\n  ".join(diff) + "\nRun: tlcourse release")
+            return 1
+        print("course/ is in sync with solutions/")
+        return 0
+    for a in release():
+        print(f"released course/{a}")
+    return 0
+
+
+def cmd_grade(args) -> int:
+    from .grading import grade, summary
+    rows = grade(args.submissions, out=args.out, only=args.assignment or None)
+    print(summary(rows))
+    print(f"gradebook CSV: {args.out}/grades.csv; class report: {args.out}/report/")
+    return 1 if any(r.status == "failed" for r in rows) else 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="tlcourse", description="Transfer-learning course tools.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("doctor", help="versions, device, profile, assets").set_defaults(func=cmd_doctor)
+    f = sub.add_parser("fetch", help="prefetch and verify assets for an offline lab")
+    f.add_argument("names", nargs="*", help="asset names (default: every offline asset)")
+    f.add_argument("--no-convert", action="store_true", help="skip the one-time SmolLM2 conversion")
+    f.set_defaults(func=cmd_fetch)
+    r = sub.add_parser("release", help="regenerate course/ from solutions/")
+    r.add_argument("--check", action="store_true", help="only report whether course/ is up to date")
+    r.set_defaults(func=cmd_release)
+    g = sub.add_parser("grade", help="autograde SUBMISSIONS/<student>/<assignment>/*.ipynb")
+    g.add_argument("submissions")
+    g.add_argument("--out", default="grading", help="where the gradebook, CSV and report go")
+    g.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
+    g.set_defaults(func=cmd_grade)
+    args = ap.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
