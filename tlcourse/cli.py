@@ -37,6 +37,8 @@ def cmd_doctor(args) -> int:
             print(f"  ok       {name:<20} verified  {found.source}")
         elif not asset.offline:
             print(f"  online   {name:<20} not cached (download when online: {asset.fix})")
+        elif asset.meta.get("profile") == "full":
+            print(f"  full     {name:<20} not installed; only the full profile needs it (fix: {asset.fix})")
         else:
             problems += 1
             print(f"  MISSING  {name:<20} {attempts[-1] if attempts else ''}\n           fix: {asset.fix}")

@@ -205,6 +205,17 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable | None = None
 
 
 @torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Top-1 accuracy of ``model`` on tensors ``x``, ``y`` in one batch, in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        return (model(x).argmax(1) == y).float().mean().item()
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
 def predict(model: nn.Module, loader: Iterable, device: torch.device | None = None) -> torch.Tensor:
     """Concatenated model outputs (logits) over ``loader``, on the CPU, in eval mode."""
     device = device or next(model.parameters()).device

@@ -127,8 +127,8 @@ _ENTRIES: list[Asset] = [
         )),
         sources=(SystemSource("/usr/share/datasets/fashion-mnist", "apt-get install dataset-fashion-mnist"),
                  UrlSource("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/")),
-        license="MIT (Zalando SE)", fix="apt-get install dataset-fashion-mnist",
-        meta=dict(train=60000, test=10000, image_size=28, num_classes=10),
+        license="MIT (Zalando SE)", fix="make full-data   (apt-get install dataset-fashion-mnist), or go online",
+        meta=dict(train=60000, test=10000, image_size=28, num_classes=10, profile="full"),
     ),
     Asset(
         name="mnist-5k", kind="dataset",

@@ -62,7 +62,7 @@ class Question:
         frame = inspect.currentframe()
         for _ in range(depth):
             frame = frame.f_back if frame is not None else None
-        scope = dict(frame.f_globals) if frame is not None else {}
+        scope: dict = {}
         try:
             from IPython import get_ipython
             ip = get_ipython()
@@ -70,6 +70,9 @@ class Question:
                 scope.update(ip.user_ns)
         except ImportError:
             pass
+        if frame is not None:
+            scope.update(frame.f_globals)
+            scope.update(frame.f_locals)
         return tuple(scope.get(name, _MISSING) for name in self.answer_names)
 
     def verdict(self, *answers) -> Verdict:

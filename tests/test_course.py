@@ -1,0 +1,138 @@
+"""The course pipeline end to end: release, leaks, execution, and grading.
+
+Notebook executions are the cost here (about a minute each), so each
+solution runs once under nbval, and each assignment is graded once as a
+class of four: the solution, the untouched release, a submission with a
+plausible wrong answer in every exercise, and a corrupt file.
+"""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from tlcourse.grading import grade, release_diff
+from tlcourse.grading.config import assignments
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+ASSIGNMENTS = assignments(ROOT)
+MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+
+
+def _nb(path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def _grade_ids(nb):
+    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if "nbgrader" in c.metadata}
+
+
+def test_every_assignment_is_released():
+    assert ASSIGNMENTS, "no assignments in solutions/"
+    released = sorted(p.name for p in (ROOT / "course").iterdir() if p.is_dir())
+    assert released == ASSIGNMENTS
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_released_notebooks_hold_no_solutions_or_hidden_tests(assignment):
+    for path in (ROOT / "course" / assignment).glob("*.ipynb"):
+        text = path.read_text()
+        assert not [m for m in MARKERS if m in text], f"{path} leaks nbgrader markers"
+        source = _nb(ROOT / "solutions" / assignment / path.name)
+        released = _nb(path)
+        assert released.metadata.kernelspec.name == "python3"
+        src_cells, rel_cells = _grade_ids(source), _grade_ids(released)
+        assert src_cells.keys() == rel_cells.keys()
+        for gid, cell in src_cells.items():
+            meta = cell.metadata["nbgrader"]
+            rel = "".join(rel_cells[gid].source)
+            if meta.get("solution") and cell.cell_type == "code":
+                assert "raise NotImplementedError()" in rel, f"{gid}: solution not replaced by a stub"
+                body = "".join(cell.source).split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
+                lines = [ln.strip() for ln in body.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+                assert not any(ln in rel for ln in lines if len(ln) > 25), f"{gid}: solution code leaked"
+            if meta.get("grade") and cell.cell_type == "code" and "### BEGIN HIDDEN TESTS" in "".join(cell.source):
+                hidden = "".join(cell.source).split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
+                for ln in (ln.strip() for ln in hidden.splitlines()):
+                    if len(ln) > 20:
+                        assert ln not in rel, f"{gid}: hidden test line leaked: {ln}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solution_notebooks_run_from_a_fresh_kernel(assignment):
+    for path in (ROOT / "solutions" / assignment).glob("*.ipynb"):
+        assert _nb(path).metadata.kernelspec.name == "python3"
+
+
+def test_course_is_in_sync_with_solutions():
+    diff = release_diff(ROOT)
+    assert not diff, f"course/ is out of date in {diff}; run `tlcourse release`"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solution_executes_under_nbval(assignment):
+    notebooks = sorted((ROOT / "solutions" / assignment).glob("*.ipynb"))
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
+           "--nbval-cell-timeout=600", "-o", "testpaths=", "--rootdir", str(ROOT), *map(str, notebooks)]
+    env = {**os.environ, "TLCOURSE_PROFILE": "quick", "MPLBACKEND": "Agg"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+def _wrong_answers(assignment):
+    path = ROOT / "tests" / "wrong_answers" / f"{assignment}.py"
+    if not path.exists():
+        pytest.fail(f"tests/wrong_answers/{assignment}.py is missing: every assignment needs wrong-answer variants")
+    spec = importlib.util.spec_from_file_location(f"wrong_{assignment}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.WRONG_ANSWERS, mod.EXPECTED_LOST
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_grading_round_trip(assignment, tmp_path):
+    wrong, expected_lost = _wrong_answers(assignment)
+    subs = tmp_path / "submissions"
+    for student, source in (("alice_solution", "solutions"), ("bob_untouched", "course"),
+                            ("carol_wrong", "course"), ("dave_corrupt", "course")):
+        shutil.copytree(ROOT / source / assignment, subs / student / assignment)
+    for path in (subs / "carol_wrong" / assignment).glob("*.ipynb"):
+        nb = _nb(path)
+        cells = _grade_ids(nb)
+        assert set(wrong) <= set(cells), f"unknown grade ids in wrong answers: {set(wrong) - set(cells)}"
+        for gid, src in wrong.items():
+            cells[gid].source = src.strip("\n")
+        nbformat.write(nb, path)
+    for path in (subs / "dave_corrupt" / assignment).glob("*.ipynb"):
+        path.write_text(path.read_text()[:500])  # truncated JSON
+    original = {p: p.read_bytes() for p in subs.rglob("*.ipynb")}
+
+    rows = grade(subs, out=tmp_path / "out", root=ROOT, only=[assignment])
+
+    by_student = {r.student: r for r in rows}
+    assert {s: r.status for s, r in by_student.items()} == {
+        "alice_solution": "graded", "bob_untouched": "graded", "carol_wrong": "graded", "dave_corrupt": "failed"}
+    assert "not a readable notebook" in by_student["dave_corrupt"].reason
+    alice, bob, carol = by_student["alice_solution"], by_student["bob_untouched"], by_student["carol_wrong"]
+    assert alice.max_score > 0 and alice.score == alice.max_score, alice.by_question
+    assert bob.score == 0, bob.by_question
+    for gid in expected_lost:
+        assert carol.by_question[gid] < alice.by_question[gid], f"{gid}: the wrong answer kept full marks"
+    assert carol.score < alice.score
+    # the export says the same, and submissions are never modified
+    with open(tmp_path / "out" / "grades.csv") as fh:
+        exported = {r["student"]: r for r in csv.DictReader(fh)}
+    assert exported["dave_corrupt"]["status"] == "failed" and exported["dave_corrupt"]["score"] == ""
+    assert float(exported["alice_solution"]["score"]) == alice.max_score
+    assert (tmp_path / "out" / "report" / f"{assignment}.png").stat().st_size > 0
+    assert {p: p.read_bytes() for p in subs.rglob("*.ipynb")} == original
