@@ -84,7 +84,7 @@ def test_solution_executes_under_nbval(assignment):
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
            "--nbval-cell-timeout=600", "-o", "testpaths=", "--rootdir", str(ROOT), *map(str, notebooks)]
     env = {**os.environ, "TLCOURSE_PROFILE": "quick", "MPLBACKEND": "Agg"}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
 
 

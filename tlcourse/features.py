@@ -8,14 +8,13 @@ linear head trains in seconds.
 from __future__ import annotations
 
 import hashlib
-import os
 import pathlib
-import tempfile
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, SequentialSampler
 
+from ._io import atomic_open
 from .assets import cache_root
 from .device import autocast, pick_device
 
@@ -94,11 +93,8 @@ def extract_features(backbone, data, *, transform=None, batch_size: int = 128, d
         model.train(was_training)
     features, labels_t = torch.cat(feats), torch.cat(labels).long()
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_open(path, "wb") as fh:
             torch.save({"features": features, "labels": labels_t}, fh)
-        os.replace(tmp, path)
     return features, labels_t
 
 

@@ -11,9 +11,7 @@ import copy
 import math
 import os
 import pathlib
-import tempfile
 import time
-from collections import defaultdict
 from typing import Any, Callable, Iterable
 
 import torch
@@ -21,6 +19,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from ._io import atomic_open
 from .device import autocast, make_grad_scaler, pick_device
 
 
@@ -117,19 +116,9 @@ def check_output_target(output: torch.Tensor, target: torch.Tensor, loss_fn: Cal
 
 def save_checkpoint(path: str | os.PathLike, **state) -> pathlib.Path:
     """Write ``state`` with torch.save atomically: a crash never leaves a half file."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    with atomic_open(path, "wb") as fh:
+        torch.save(state, fh)
+    return pathlib.Path(path)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:

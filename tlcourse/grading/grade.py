@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import pathlib
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 
+from .._io import atomic_open
 from .config import assignments, grading_environment, load_config, make_api, repo_root
 
 
@@ -28,20 +27,6 @@ class Row:
     score: float | None = None
     max_score: float | None = None
     by_question: dict[str, float] = field(default_factory=dict)
-
-
-def atomic_write_text(path: pathlib.Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _precheck(folder: pathlib.Path, expected: list[str]) -> str:
@@ -147,7 +132,8 @@ def write_csv(path: pathlib.Path, rows: list[Row]) -> None:
         w.writerow([r.student, r.assignment, r.status, "" if r.score is None else r.score,
                     "" if r.max_score is None else r.max_score, r.reason,
                     *["" if q not in r.by_question else r.by_question[q] for q in questions]])
-    atomic_write_text(path, buf.getvalue())
+    with atomic_open(path, "w", newline="") as fh:
+        fh.write(buf.getvalue())
 
 
 def plot_class_report(rows: list[Row], assignment: str, path: pathlib.Path):
@@ -167,10 +153,8 @@ def plot_class_report(rows: list[Row], assignment: str, path: pathlib.Path):
     failed = sum(r.assignment == assignment and r.status == "failed" for r in rows)
     fig.suptitle(f"{assignment}: {len(graded)} graded, {failed} failed")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    os.replace(tmp, path)
+    with atomic_open(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=100)
     plt.close(fig)
     return path
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-import shutil
 import tempfile
 
 from .config import assignments, grading_environment, load_config, make_api, repo_root
