@@ -12,7 +12,7 @@ c.CourseDirectory.db_url = "sqlite:///grading/gradebook.db"
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
 
 # Deep-learning cells take longer than nbgrader's 30 s default.
-c.Execute.timeout = 300
+c.Execute.timeout = 600
 c.Execute.interrupt_on_timeout = True
 # A student who deletes a test cell still gets graded by the original test.
 c.OverwriteCells.add_missing_cells = True

@@ -124,15 +124,20 @@ def test_grading_round_trip(assignment, tmp_path):
         "alice_solution": "graded", "bob_untouched": "graded", "carol_wrong": "graded", "dave_corrupt": "failed"}
     assert "not a readable notebook" in by_student["dave_corrupt"].reason
     alice, bob, carol = by_student["alice_solution"], by_student["bob_untouched"], by_student["carol_wrong"]
-    assert alice.max_score > 0 and alice.score == alice.max_score, alice.by_question
+    autograded = [q for q in alice.by_question if q not in alice.needs_manual]
+    assert autograded and alice.max_score > 0
+    assert all(alice.by_question[q] == alice.max_by_question[q] > 0 for q in autograded), alice.by_question
+    assert set(alice.needs_manual) == {gid for gid, c in _grade_ids(_nb(next((ROOT / "solutions" / assignment).glob(
+        "*.ipynb")))).items() if c.cell_type == "markdown" and c.metadata["nbgrader"].get("grade")}
     assert bob.score == 0, bob.by_question
     for gid in expected_lost:
         assert carol.by_question[gid] < alice.by_question[gid], f"{gid}: the wrong answer kept full marks"
+    assert set(expected_lost) == set(autograded), "every autograded question needs a wrong-answer variant"
     assert carol.score < alice.score
     # the export says the same, and submissions are never modified
     with open(tmp_path / "out" / "grades.csv") as fh:
         exported = {r["student"]: r for r in csv.DictReader(fh)}
     assert exported["dave_corrupt"]["status"] == "failed" and exported["dave_corrupt"]["score"] == ""
-    assert float(exported["alice_solution"]["score"]) == alice.max_score
+    assert float(exported["alice_solution"]["score"]) == alice.score
     assert (tmp_path / "out" / "report" / f"{assignment}.png").stat().st_size > 0
     assert {p: p.read_bytes() for p in subs.rglob("*.ipynb")} == original

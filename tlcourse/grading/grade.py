@@ -27,6 +27,8 @@ class Row:
     score: float | None = None
     max_score: float | None = None
     by_question: dict[str, float] = field(default_factory=dict)
+    max_by_question: dict[str, float] = field(default_factory=dict)
+    needs_manual: list[str] = field(default_factory=list)  # written answers awaiting a human
 
 
 def _precheck(folder: pathlib.Path, expected: list[str]) -> str:
@@ -121,16 +123,20 @@ def _fill_scores(cfg, rows: list[Row]) -> None:
             for nb in sub.notebooks:
                 for g in nb.grades:
                     r.by_question[g.name] = float(g.score)
+                    r.max_by_question[g.name] = float(g.max_score)
+                    if g.needs_manual_grade:
+                        r.needs_manual.append(g.name)
 
 
 def write_csv(path: pathlib.Path, rows: list[Row]) -> None:
     questions = sorted({q for r in rows for q in r.by_question})
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["student", "assignment", "status", "score", "max_score", "reason", *questions])
+    w.writerow(["student", "assignment", "status", "score", "max_score", "needs_manual_grading", "reason",
+                *questions])
     for r in rows:
         w.writerow([r.student, r.assignment, r.status, "" if r.score is None else r.score,
-                    "" if r.max_score is None else r.max_score, r.reason,
+                    "" if r.max_score is None else r.max_score, " ".join(r.needs_manual), r.reason,
                     *["" if q not in r.by_question else r.by_question[q] for q in questions]])
     with atomic_open(path, "w", newline="") as fh:
         fh.write(buf.getvalue())

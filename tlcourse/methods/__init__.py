@@ -1,0 +1,1 @@
+"""Method implementations the notebooks call in one line (zero-shot, distillation, ...)."""
