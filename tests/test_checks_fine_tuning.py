@@ -1,0 +1,272 @@
+"""The notebook-02 checks accept correct answers written in different ways and
+reject each plausible mistake with a message that names it."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from tlcourse.checks import fine_tuning as ft
+
+
+def _wrong(q, fn, *words):
+    v = q.verdict(fn)
+    assert v.status == "wrong", f"expected wrong, got {v}"
+    low = v.message.lower()
+    assert all(w.lower() in low for w in words), v.message
+    return v
+
+
+def _not_attempted(*args):
+    raise NotImplementedError()
+
+
+@pytest.mark.parametrize("q", [ft.q1, ft.q2, ft.q3])
+def test_not_attempted(q):
+    assert q.verdict(_not_attempted).status == "not_attempted"
+
+
+# ---------------------------------------------------------------- q1
+
+def replace_a(model, num_classes):
+    model.classifier[-1] = nn.Linear(model.classifier[-1].in_features, num_classes)
+    return model
+
+
+def replace_b(model, num_classes):
+    old = [m for m in model.classifier if isinstance(m, nn.Linear)][-1]
+    model.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(old.in_features, num_classes))
+    return model
+
+
+def replace_c(model, num_classes):  # the whole classifier becomes one Linear
+    model.classifier = nn.Linear(model.classifier[1].weight.shape[1], num_classes)
+    return model
+
+
+@pytest.mark.parametrize("fn", [replace_a, replace_b, replace_c])
+def test_q1_correct(fn):
+    assert ft.q1.verdict(fn).correct
+
+
+def test_q1_wrong_input_dim_from_out_features():
+    def f(model, n):
+        model.classifier[-1] = nn.Linear(model.classifier[-1].out_features, n)
+        return model
+    _wrong(ft.q1, f, "input dimension", "outputs")
+
+
+def test_q1_wrong_hard_coded_1280():
+    def f(model, n):
+        model.classifier[-1] = nn.Linear(1280, n)
+        return model
+    _wrong(ft.q1, f, "input dimension", "hard-coded")
+
+
+def test_q1_wrong_hard_coded_classes():
+    def f(model, n):
+        model.classifier[-1] = nn.Linear(model.classifier[-1].in_features, 10)
+        return model
+    _wrong(ft.q1, f, "outputs", "num_classes")
+
+
+def test_q1_wrong_stacked_on_old_layer():
+    def f(model, n):
+        model.classifier.append(nn.Linear(model.classifier[-1].out_features, n))
+        return model
+    _wrong(ft.q1, f, "still in the classifier")
+
+
+def test_q1_wrong_no_return():
+    def f(model, n):
+        model.classifier[-1] = nn.Linear(model.classifier[-1].in_features, n)
+    _wrong(ft.q1, f, "return")
+
+
+def test_q1_wrong_softmax():
+    def f(model, n):
+        model.classifier[-1] = nn.Sequential(nn.Linear(model.classifier[-1].in_features, n), nn.Softmax(1))
+        return model
+    _wrong(ft.q1, f, "softmax")
+
+
+def test_q1_wrong_frozen_head():
+    def f(model, n):
+        model.classifier[-1] = nn.Linear(model.classifier[-1].in_features, n).requires_grad_(False)
+        return model
+    _wrong(ft.q1, f, "requires_grad")
+
+
+# ---------------------------------------------------------------- q2
+
+def groups_a(model, head, body_lr, head_lr):
+    head_ids = {id(p) for p in head.parameters()}
+    body = [p for p in model.parameters() if id(p) not in head_ids]
+    return [{"params": body, "lr": body_lr}, {"params": list(head.parameters()), "lr": head_lr}]
+
+
+def groups_b(model, head, body_lr, head_lr):  # by name, trainable only, generators
+    head_names = {f"classifier.{n}" for n, _ in head.named_parameters()}
+    body = (p for n, p in model.named_parameters() if n not in head_names and p.requires_grad)
+    return [dict(params=head.parameters(), lr=head_lr), dict(params=body, lr=body_lr)]
+
+
+@pytest.mark.parametrize("fn", [groups_a, groups_b])
+def test_q2_correct(fn):
+    assert ft.q2.verdict(fn).correct
+
+
+def test_q2_wrong_features_only_leaves_out_neck():
+    def f(model, head, body_lr, head_lr):
+        return [{"params": model.features.parameters(), "lr": body_lr},
+                {"params": head.parameters(), "lr": head_lr}]
+    _wrong(ft.q2, f, "left out of every group", "neck")
+
+
+def test_q2_wrong_head_in_two_groups():
+    def f(model, head, body_lr, head_lr):
+        return [{"params": model.parameters(), "lr": body_lr}, {"params": head.parameters(), "lr": head_lr}]
+    _wrong(ft.q2, f, "present in two groups")
+
+
+def test_q2_wrong_swapped_lrs():
+    def f(model, head, body_lr, head_lr):
+        return groups_a(model, head, head_lr, body_lr)
+    _wrong(ft.q2, f, "swapped")
+
+
+def test_q2_wrong_missing_lr():
+    def f(model, head, body_lr, head_lr):
+        g = groups_a(model, head, body_lr, head_lr)
+        del g[0]["lr"]
+        return g
+    _wrong(ft.q2, f, "no 'lr'")
+
+
+def test_q2_wrong_head_only():
+    def f(model, head, body_lr, head_lr):
+        return [{"params": head.parameters(), "lr": head_lr}]
+    _wrong(ft.q2, f, "left out of every group")
+
+
+def test_q2_wrong_modules_not_params():
+    def f(model, head, body_lr, head_lr):
+        return [{"params": [model.features, model.neck], "lr": body_lr}, {"params": [head], "lr": head_lr}]
+    _wrong(ft.q2, f, "modules")
+
+
+def test_q2_wrong_single_dict():
+    def f(model, head, body_lr, head_lr):
+        return {"params": model.parameters(), "lr": body_lr}
+    _wrong(ft.q2, f, "list")
+
+
+def test_q2_tensor_membership_crash_is_reported():
+    def f(model, head, body_lr, head_lr):
+        hp = list(head.parameters())
+        return [{"params": [p for p in model.parameters() if p not in hp], "lr": body_lr},
+                {"params": hp, "lr": head_lr}]
+    v = ft.q2.verdict(f)
+    assert v.status == "wrong" and "raised" in v.message
+
+
+# ---------------------------------------------------------------- q3
+
+def unfreeze_a(blocks, k, optimizer, lr):
+    n = len(blocks)
+    for i, block in enumerate(blocks):
+        for p in block.parameters():
+            p.requires_grad_(i >= n - k)
+    have = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    new = [p for b in blocks for p in b.parameters() if p.requires_grad and id(p) not in have]
+    if new:
+        optimizer.add_param_group({"params": new, "lr": lr})
+    return optimizer
+
+
+def unfreeze_b(blocks, k, optimizer, lr):
+    k = max(0, min(k, len(blocks)))
+    frozen, trainable = blocks[:len(blocks) - k], blocks[len(blocks) - k:]
+    for b in frozen:
+        b.requires_grad_(False)
+    for b in trainable:
+        b.requires_grad_(True)
+    in_opt = set()
+    for g in optimizer.param_groups:
+        in_opt.update(map(id, g["params"]))
+    for b in trainable:
+        params = [p for p in b.parameters() if id(p) not in in_opt]
+        if params:
+            optimizer.add_param_group({"params": params, "lr": lr})
+
+
+@pytest.mark.parametrize("fn", [unfreeze_a, unfreeze_b])
+def test_q3_correct(fn):
+    assert ft.q3.verdict(fn).correct
+
+
+def _set_only(blocks, k):
+    for i, b in enumerate(blocks):
+        b.requires_grad_(i >= len(blocks) - k)
+
+
+def test_q3_wrong_end():
+    def f(blocks, k, optimizer, lr):
+        for i, b in enumerate(blocks):
+            b.requires_grad_(i < k)
+        have = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        new = [p for b in blocks for p in b.parameters() if p.requires_grad and id(p) not in have]
+        if new:
+            optimizer.add_param_group({"params": new, "lr": lr})
+    _wrong(ft.q3, f, "*input* end", "output end")
+
+
+def test_q3_wrong_forgets_optimizer():
+    def f(blocks, k, optimizer, lr):
+        _set_only(blocks, k)
+    _wrong(ft.q3, f, "not in the optimizer", "add_param_group")
+
+
+def test_q3_wrong_new_optimizer():
+    def f(blocks, k, optimizer, lr):
+        _set_only(blocks, k)
+        return torch.optim.AdamW([p for b in blocks for p in b.parameters() if p.requires_grad], lr=lr)
+    _wrong(ft.q3, f, "not in the optimizer")
+
+
+def test_q3_wrong_adds_duplicates():
+    def f(blocks, k, optimizer, lr):
+        _set_only(blocks, k)
+        optimizer.add_param_group({"params": [p for b in blocks for p in b.parameters() if p.requires_grad],
+                                   "lr": lr})
+    _wrong(ft.q3, f, "more than one parameter group")
+
+
+def test_q3_wrong_minus_zero_slice():
+    def g(blocks, k, optimizer, lr):
+        for b in blocks:
+            b.requires_grad_(False)
+        for b in blocks[-k:]:
+            b.requires_grad_(True)
+        have = {id(p) for gr in optimizer.param_groups for p in gr["params"]}
+        new = [p for b in blocks[-k:] for p in b.parameters() if id(p) not in have]
+        if new:
+            optimizer.add_param_group({"params": new, "lr": lr})
+    _wrong(ft.q3, g, "k=0", "blocks[-k:]")
+
+
+def test_q3_wrong_does_not_refreeze():
+    def f(blocks, k, optimizer, lr):
+        for b in blocks[len(blocks) - k:]:
+            b.requires_grad_(True)
+        have = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        new = [p for b in blocks for p in b.parameters() if p.requires_grad and id(p) not in have]
+        if new:
+            optimizer.add_param_group({"params": new, "lr": lr})
+    _wrong(ft.q3, f, "frozen")
+
+
+def test_q3_wrong_lr_for_new_group():
+    def f(blocks, k, optimizer, lr):
+        return unfreeze_a(blocks, k, optimizer, lr * 10)
+    _wrong(ft.q3, f, "learning rate")
