@@ -92,11 +92,13 @@ class Question:
             return Verdict("wrong", f"your code raised {type(exc).__name__}: {exc}")
         return Verdict("correct", self.why)
 
-    def check(self, *answers) -> Verdict:
-        """Print feedback on the answer (looked up by name in the notebook if not given)."""
-        v = self.verdict(*self._lookup(answers, depth=2))
-        _show(v)
-        return v
+    def check(self, *answers) -> None:
+        """Show feedback on the answer (looked up by name in the notebook if not given).
+
+        Returns None so that a bare ``q1.check()`` cell shows the feedback once;
+        use :meth:`verdict` to get it as a value.
+        """
+        _show(self.verdict(*self._lookup(answers, depth=2)))
 
     def grade(self, *answers) -> None:
         """For hidden tests: pass silently or raise AssertionError with the feedback."""
@@ -140,11 +142,9 @@ class QuestionSet:
         except KeyError:
             raise KeyError(f"no question {qid!r}; this notebook has {', '.join(self._by_id)}") from None
 
-    def check(self, qid: str, *answers) -> Verdict:
+    def check(self, qid: str, *answers) -> None:
         q = self[qid]
-        v = q.verdict(*q._lookup(answers, depth=2))
-        _show(v)
-        return v
+        _show(q.verdict(*q._lookup(answers, depth=2)))
 
     def hint(self, qid: str, level: int | None = None) -> str:
         return self[qid].hint(level)
