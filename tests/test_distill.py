@@ -1,0 +1,144 @@
+"""The distillation plumbing of notebook 04 (tlcourse.methods.distill)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tlcourse.data import ImageDataset
+from tlcourse.methods import distill
+from tlcourse.models import SmallCNN
+
+
+def _ce_step(student, optimizer, images, labels, teacher_logits, loss_fn):
+    student.train()
+    optimizer.zero_grad()
+    loss = loss_fn(student(images), teacher_logits, labels)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def _ce(s, t, y):
+    return F.cross_entropy(s, y)
+
+
+def test_library_has_no_kd_loss():
+    # the graded function must not be handed to students
+    names = [n for n in dir(distill) if "kd" in n.lower() or "loss" in n.lower()]
+    assert names == [], names
+
+
+def test_teacher_student_split_is_disjoint_and_balanced():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (300, 4, 4), dtype=np.uint8)
+    images[:, 0, 0] = np.arange(300) % 256
+    images[:, 0, 1] = np.arange(300) // 256
+    labels = np.arange(300) % 3
+    pool = ImageDataset(images, labels, ("a", "b", "c"))
+    s, t = distill.teacher_student_split(pool, 60, 120, seed=0)
+    assert len(s) == 60 and len(t) == 120
+    assert np.bincount(s.labels).tolist() == [20, 20, 20] and np.bincount(t.labels).tolist() == [40, 40, 40]
+    ids = lambda d: set((d.images[:, 0, 0].astype(int) + 256 * d.images[:, 0, 1].astype(int)).tolist())  # noqa: E731
+    assert not ids(s) & ids(t)
+    s2, t2 = distill.teacher_student_split(pool, 60, 120, seed=0)
+    assert np.array_equal(s.images, s2.images) and np.array_equal(t.images, t2.images)
+
+
+def test_linear_head_and_cached_logits():
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(3, 16, generator=g) * 3
+    y = torch.arange(3).repeat(40)
+    x = centres[y] + torch.randn(120, 16, generator=g)
+    head = distill.train_linear_head(x, y, 3, steps=100)
+    logits = distill.head_logits(head, x, batch_size=50)
+    assert logits.shape == (120, 3) and not logits.requires_grad
+    assert (logits.argmax(1) == y).float().mean() > 0.95
+
+
+def test_teacher_composes_transform_body_head():
+    t = distill.Teacher(nn.Flatten(), nn.Linear(16, 8), nn.Linear(8, 3))
+    assert t(torch.rand(5, 1, 4, 4)).shape == (5, 3)
+
+
+def test_train_student_calls_the_step_and_learns():
+    torch.manual_seed(0)
+    x = torch.rand(96, 1, 12, 12)
+    y = (x.mean((1, 2, 3)) > x.mean()).long()
+    x[y == 1] += 0.5
+    calls = []
+
+    def step(*args):
+        calls.append(1)
+        return _ce_step(*args)
+
+    student = SmallCNN(2, width=4)
+    losses = distill.train_student(student, x, y, torch.zeros(96, 2), step, _ce, epochs=3, batch_size=32,
+                                   lr=1e-2, seed=0)
+    assert len(calls) == 9 and len(losses) == 3 and all(isinstance(v, float) for v in losses)
+    assert losses[-1] < losses[0]
+    assert not student.training
+
+
+def test_train_student_is_seeded():
+    x, y, t = torch.rand(40, 1, 8, 8), torch.randint(0, 3, (40,)), torch.randn(40, 3)
+    out = []
+    for _ in range(2):
+        torch.manual_seed(1)
+        m = SmallCNN(3, width=4)
+        out.append(distill.train_student(m, x, y, t, _ce_step, _ce, epochs=2, batch_size=16, seed=3))
+    assert out[0] == out[1]
+
+
+def test_train_student_rejects_mismatched_rows():
+    with pytest.raises(ValueError, match="one row of each"):
+        distill.train_student(SmallCNN(3, width=4), torch.rand(4, 1, 8, 8), torch.zeros(4).long(), torch.zeros(5, 3),
+                              _ce_step, _ce)
+
+
+def test_latency_and_size():
+    small, big = nn.Linear(10, 2), nn.Sequential(nn.Linear(10, 512), nn.Linear(512, 512), nn.Linear(512, 2))
+    lat = distill.measure_latency(small, (10,), batch_sizes=(1, 8), min_time=0.01)
+    assert set(lat) == {1, 8} and all(v > 0 for v in lat.values())
+    assert distill.size_on_disk(big) > 10 * distill.size_on_disk(small)
+    assert distill.size_on_disk(big) > 4 * (512 * 512)  # float32 weights are all there
+
+
+def test_results_table_and_plots():
+    teacher, student = nn.Linear(100, 10), nn.Linear(10, 10)
+    rows = [distill.model_row("teacher", teacher, [0.9], {1: 2.0, 64: 0.5}),
+            distill.model_row("student", student, [0.8, 0.82, 0.84], {1: 0.2, 64: 0.01})]
+    df = distill.results_table(rows)
+    assert df.loc["student", "seeds"] == 3
+    assert df.loc["student", "acc_mean"] == pytest.approx(0.82)
+    assert df.loc["student", "x_fewer_params"] == pytest.approx(1010 / 110)
+    assert df.loc["student", "x_faster_b64"] == pytest.approx(50)
+    fig = distill.plot_tradeoff(rows)
+    assert fig.axes[0].get_xscale() == "log"
+    fig = distill.plot_sweep({(1, 0.5): [0.8], (1, 0.9): [0.81], (4, 0.5): [0.82]}, baseline=[0.79])
+    assert len(fig.axes[0].lines) == 3
+
+
+def test_temperature_softens():
+    logits = torch.tensor([4.0, 1.0, 0.0])
+    p1, p4 = distill.soften(logits, 1), distill.soften(logits, 4)
+    assert torch.allclose(p1.sum(), torch.tensor(1.0)) and p4.max() < p1.max()
+    fig = distill.temperature_widget(logits, ["a", "b", "c"], temperatures=(1, 4))  # no kernel: static only
+    assert len(fig.axes) == 2
+
+
+def test_dark_knowledge_helpers():
+    logits = torch.tensor([[5.0, 0, 0], [1.0, 0.9, 0], [0, 3, 0], [0.1, 0, 0.2]])
+    labels = torch.tensor([0, 0, 1, 0])
+    idx = distill.uncertain_examples(logits, labels, n=2)
+    assert idx.tolist()[0] == 1  # the least confident example the teacher gets right
+    assert 3 not in idx.tolist()  # wrong, so excluded
+    sim = distill.class_similarity(logits, labels, 3, temperature=1.0)
+    assert torch.allclose(sim.diagonal(), torch.zeros(3))
+    assert torch.allclose(sim[:2].sum(1), torch.ones(2))
+    pairs = distill.most_confused_pairs(sim, ["a", "b", "c"], k=2)
+    assert pairs[0][0] in "ab" and len(pairs) == 2
+    fig = distill.show_soft_targets(torch.rand(4, 1, 6, 6), labels, logits, ["a", "b", "c"], [0, 1])
+    assert len(fig.axes) == 6
