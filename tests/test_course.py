@@ -132,7 +132,11 @@ def test_grading_round_trip(assignment, tmp_path):
     assert bob.score == 0, bob.by_question
     for gid in expected_lost:
         assert carol.by_question[gid] < alice.by_question[gid], f"{gid}: the wrong answer kept full marks"
-    assert set(expected_lost) == set(autograded), "every autograded question needs a wrong-answer variant"
+    source_cells = _grade_ids(_nb(next((ROOT / "solutions" / assignment).glob("*.ipynb"))))
+    exercises = {gid for gid, c in source_cells.items()
+                 if c.cell_type == "code" and c.metadata["nbgrader"].get("solution")}
+    assert set(wrong) == exercises, "every exercise needs a plausible wrong answer in tests/wrong_answers/"
+    assert set(expected_lost) <= set(autograded)
     assert carol.score < alice.score
     # the export says the same, and submissions are never modified
     with open(tmp_path / "out" / "grades.csv") as fh:
