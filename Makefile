@@ -1,7 +1,7 @@
 # tlcourse: two commands do everything on a fresh machine.
 #   make lab    install into .venv (offline assets included) and open JupyterLab on course/
 #   make test   install the same way if needed and run the whole test suite
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.tlcourse-installed
@@ -12,7 +12,7 @@ ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 setup: $(STAMP)
 
 $(STAMP): requirements/base.txt requirements/test.txt requirements/assets.txt pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "Need $(PYTHON) (the course pins Python 3.11). Set PYTHON=/path/to/python3.11"; exit 1; }
+	@$(PYTHON) -c "import sys; assert sys.version_info[:2] == (3, 11), sys.version" || { echo "The course pins Python 3.11; set PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade --quiet "pip>=23"
 	$(BIN)/pip install --quiet -r requirements/base.txt -r requirements/test.txt
