@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .assets import AssetError, get_asset, is_online, resolve, seed_torch_hub
+from .assets import REGISTRY, AssetError, get_asset, is_online, resolve, seed_torch_hub
 
 OFFLINE_VISION = ("mobilenet_v2", "efficientnet_lite0")
 
@@ -134,7 +134,7 @@ def load_backbone(name: str = "mobilenet_v2", pretrained: bool = True, image_siz
     asset = get_asset(name)
     if asset.kind != "vision":
         raise ValueError(f"{name!r} is a {asset.kind}, not a vision backbone; "
-                         f"vision backbones: {', '.join(a for a in ('mobilenet_v2', 'efficientnet_lite0', 'resnet18', 'resnet50', 'vgg16', 'inception_v3', 'xception'))}")
+                         f"vision backbones: {', '.join(n for n, a in REGISTRY.items() if a.kind == 'vision')}")
     if asset.name == "mobilenet_v2":
         net = _torchvision_model(asset.name, pretrained, path)
         model = _PooledFeatures(net.features)

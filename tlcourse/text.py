@@ -17,29 +17,32 @@ import tempfile
 
 import torch
 
-from .assets import AssetError, REGISTRY, cache_root, configure_hub_offline, file_digest, get_asset, is_online, resolve
+from .assets import AssetError, REGISTRY, UnknownAssetError, cache_root, configure_hub_offline, file_digest, get_asset, is_online, resolve
 
 
-def _local_or_hub(name: str, kind: str) -> tuple[str, dict]:
-    """A local folder for a registry name, else the hub name itself when online."""
-    if name.lower() in REGISTRY or name.lower() in ("minilm", "smollm2", "all-minilm-l6-v2"):
+def _local_or_hub(name: str, kind: str) -> str:
+    """A verified local folder for a registry name (aliases too), else the hub name itself when online."""
+    try:
         asset = get_asset(name)
+    except UnknownAssetError:
+        asset = None
+    if asset is not None:
         if asset.kind != kind:
             raise ValueError(f"{asset.name!r} is a {asset.kind}, not a {kind}")
-        return str(resolve(asset).directory), {}
+        return str(resolve(asset).directory)
     configure_hub_offline()
     if not is_online():
         offline = ", ".join(n for n, a in REGISTRY.items() if a.kind == kind)
         raise AssetError(f"{name!r} would come from the Hugging Face hub, and this machine is offline. "
                          f"Offline alternatives: {offline}.")
-    return name, {}
+    return name
 
 
 def load_text_encoder(name: str = "minilm-l6"):
     """``(tokenizer, model)`` for a BERT-family encoder, in eval mode."""
     from transformers import AutoModel, AutoTokenizer
     configure_hub_offline()
-    where, _ = _local_or_hub(name, "text-encoder")
+    where = _local_or_hub(name, "text-encoder")
     return AutoTokenizer.from_pretrained(where), AutoModel.from_pretrained(where).eval()
 
 
@@ -47,7 +50,7 @@ def load_sequence_classifier(name: str = "minilm-l6", num_labels: int = 2):
     """``(tokenizer, model)`` with a fresh classification head on the encoder."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     configure_hub_offline()
-    where, _ = _local_or_hub(name, "text-encoder")
+    where = _local_or_hub(name, "text-encoder")
     return (AutoTokenizer.from_pretrained(where),
             AutoModelForSequenceClassification.from_pretrained(where, num_labels=num_labels))
 
@@ -96,10 +99,11 @@ def load_causal_lm(name: str = "smollm2-135m"):
     """``(tokenizer, model)`` for a causal LM, in eval mode, float32."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     configure_hub_offline()
-    if name.lower() in ("smollm2-135m", "smollm2"):
-        where = str(prepare_causal_lm())
-    else:
-        where, _ = _local_or_hub(name, "causal-lm")
+    try:
+        gguf_only = get_asset(name).name == "smollm2-135m"  # shipped as GGUF: convert once
+    except UnknownAssetError:
+        gguf_only = False
+    where = str(prepare_causal_lm()) if gguf_only else _local_or_hub(name, "causal-lm")
     tok = AutoTokenizer.from_pretrained(where)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
