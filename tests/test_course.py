@@ -1,20 +1,17 @@
 """The course pipeline end to end: release, leaks, execution, and grading.
 
-Notebook executions are the cost here (about a minute each), so each
-solution runs once under nbval, and each assignment is graded once as a
-class of four: the solution, the untouched release, a submission with a
-plausible wrong answer in every exercise, and a corrupt file.
+Notebook executions are the cost here (one to three minutes each), so each
+assignment is graded once as a class of four: the solution, the untouched
+release, a submission with a plausible wrong answer in every exercise, and
+a corrupt file. Grading the solution is its one execution: the autograded
+copy must show no error in any cell, which is what nbval would check.
 """
 from __future__ import annotations
 
 import csv
 import importlib.util
-import json
-import os
 import pathlib
 import shutil
-import subprocess
-import sys
 
 import nbformat
 import pytest
@@ -77,17 +74,6 @@ def test_course_is_in_sync_with_solutions():
     assert not diff, f"course/ is out of date in {diff}; run `tlcourse release`"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_solution_executes_under_nbval(assignment):
-    notebooks = sorted((ROOT / "solutions" / assignment).glob("*.ipynb"))
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
-           "--nbval-cell-timeout=600", "-o", "testpaths=", "--rootdir", str(ROOT), *map(str, notebooks)]
-    env = {**os.environ, "TLCOURSE_PROFILE": "quick", "MPLBACKEND": "Agg"}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-
-
 def _wrong_answers(assignment):
     path = ROOT / "tests" / "wrong_answers" / f"{assignment}.py"
     if not path.exists():
@@ -130,6 +116,12 @@ def test_grading_round_trip(assignment, tmp_path):
     assert set(alice.needs_manual) == {gid for gid, c in _grade_ids(_nb(next((ROOT / "solutions" / assignment).glob(
         "*.ipynb")))).items() if c.cell_type == "markdown" and c.metadata["nbgrader"].get("grade")}
     assert bob.score == 0, bob.by_question
+    # the solution executed from a fresh kernel without an error in any cell
+    for path in (ROOT / "solutions" / assignment).glob("*.ipynb"):
+        executed = _nb(tmp_path / "out" / "autograded" / "alice_solution" / assignment / path.name)
+        errors = [(i, o.get("ename"), o.get("evalue", "")[:200]) for i, c in enumerate(executed.cells)
+                  if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        assert not errors, f"{path.name}: cells raised when executed in order: {errors}"
     for gid in expected_lost:
         assert carol.by_question[gid] < alice.by_question[gid], f"{gid}: the wrong answer kept full marks"
     source_cells = _grade_ids(_nb(next((ROOT / "solutions" / assignment).glob("*.ipynb"))))
