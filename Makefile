@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.tlcourse-installed
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: setup lab test test-fast release grade doctor full-data benchmark clean-venv
+.PHONY: setup lab test test-fast check-notebooks release grade doctor full-data benchmark clean-venv
 
 setup: $(STAMP)
 
@@ -32,6 +32,11 @@ test: setup
 
 test-fast: setup
 	$(BIN)/pytest tests -m "not slow"
+
+# For authors: execute every solution notebook under nbval (the suite instead checks the graded solution).
+check-notebooks: setup
+	TLCOURSE_PROFILE=quick MPLBACKEND=Agg $(BIN)/pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=600 -o testpaths= solutions/
 
 release: setup
 	$(BIN)/tlcourse release
