@@ -1,4 +1,4 @@
-"""``tlcourse doctor | fetch | release | grade``."""
+"""``tlcourse doctor | fetch | release | grade | site``."""
 from __future__ import annotations
 
 import argparse
@@ -89,6 +89,18 @@ def cmd_grade(args) -> int:
     return 1 if any(r.status == "failed" for r in rows) else 0
 
 
+def cmd_site(args) -> int:
+    """Static HTML course site: public (student notebooks) or instructor (executed solutions)."""
+    from .site import INSTRUCTOR, PUBLIC, SiteError, build_site
+    try:
+        build_site(args.out, kind=INSTRUCTOR if args.instructor else PUBLIC, executed=args.executed,
+                   execute=not args.no_execute, only=args.assignment)
+    except SiteError as exc:
+        print(f"site: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="tlcourse", description="Transfer-learning course tools.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -105,6 +117,15 @@ def main(argv=None) -> int:
     g.add_argument("--out", default="grading", help="where the gradebook, CSV and report go")
     g.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
     g.set_defaults(func=cmd_grade)
+    s = sub.add_parser("site", help="build the static HTML course site (public, or --instructor)")
+    s.add_argument("--instructor", action="store_true",
+                   help="executed solutions with hidden tests (not for publishing); default: the public build")
+    s.add_argument("--out", help="output folder (default: site/public or site/instructor)")
+    s.add_argument("--executed", metavar="DIR",
+                   help="use executed solutions DIR/<assignment>/<notebook>.ipynb instead of executing now")
+    s.add_argument("--no-execute", action="store_true", help="render without outputs (seconds, no figures)")
+    s.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
+    s.set_defaults(func=cmd_site)
     args = ap.parse_args(argv)
     return args.func(args)
 
