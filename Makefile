@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.tlcourse-installed
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: setup lab test test-fast chromium check-notebooks release grade doctor full-data benchmark clean-venv
+.PHONY: setup lab test test-fast chromium check-notebooks release grade doctor full-data benchmark results benchmarks clean-venv
 
 setup: $(STAMP)
 
@@ -53,8 +53,23 @@ doctor: setup
 full-data:
 	apt-get install -y dataset-fashion-mnist || sudo apt-get install -y dataset-fashion-mnist
 
+# Benchmarks (minutes to an hour; speed is measured here, never asserted in tests).
+#   make results     rebuild docs/RESULTS.md and its plots from the JSON in docs/results/ (seconds)
+#   make benchmarks  rerun every benchmark into docs/results/, then make results
 benchmark: setup
 	$(BIN)/python benchmarks/course_runtime.py
+
+results: setup
+	$(BIN)/python benchmarks/report.py
+
+benchmarks: setup
+	$(BIN)/python benchmarks/transfer_gains.py
+	$(BIN)/python benchmarks/fit_overhead.py
+	$(BIN)/python benchmarks/feature_cache.py
+	$(BIN)/python benchmarks/course_runtime.py --repeats 3
+	[ ! -f benchmarks/grading_throughput.py ] || $(BIN)/python benchmarks/grading_throughput.py
+	$(BIN)/python benchmarks/gpu.py
+	$(BIN)/python benchmarks/report.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,19 +1,19 @@
 """How long each solution notebook takes in the quick profile, against its budget.
 
-    .venv/bin/python benchmarks/course_runtime.py [--repeats 3] [--only 01]
+    .venv/bin/python benchmarks/course_runtime.py [--repeats 3] [--only 01] [--out DIR]
 
-For each notebook: wall time (median of repeats) from a fresh kernel, the
-share spent in the first code cell (imports and setup), and the kernel's
-peak memory. Beside it runs a fixed baseline workload (MobileNetV2
-inference on 512 images at 64 px, 2 threads) so that numbers from a noisy
-or different machine can be compared: ``ratio = notebook / baseline``.
-The budgets are the issues' (90-180 s on 2 cores). Results go to
-benchmarks/out/course_runtime.json.
+For each notebook: wall time from a fresh kernel (median of the repeats, with
+min and max), the share spent in the first code cell (imports and setup), and
+the kernel's peak memory. Repeats go round-robin over the notebooks, so a
+burst of load from another job hits one run of each rather than all runs of
+one; results are saved after every round. Beside it runs a fixed baseline
+workload (MobileNetV2 inference on 512 images at 64 px, 2 threads) once per
+round, so that numbers from a noisy or different machine can be compared:
+``ratio = notebook / baseline``. Budgets are the issues' (90-180 s on 2 cores).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import statistics
@@ -21,15 +21,21 @@ import subprocess
 import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _common import ROOT, Recorder, summary  # noqa: E402
+
 BUDGET_S = {"01": 90, "02": 120, "03": 180, "04": 150, "05": 150, "06": 120}
-TUTORIAL_NOTE = ("For reference, PyTorch's transfer-learning tutorial states 15-25 min on CPU for its one example.")
+TUTORIAL_CPU_MINUTES = (15, 25)
+TUTORIAL_NOTE = ("For reference, PyTorch's transfer-learning tutorial states 15-25 min on CPU "
+                 "for its one example (fine-tuning ResNet-18 on ants vs bees).")
 
 
-def baseline_seconds() -> float:
+def baseline_seconds(images: int = 512) -> float:
+    """Seconds for MobileNetV2 inference on ``images`` random 64-px images in batches of 64, 2 threads."""
+    batches = max(1, images // 64)
     code = ("import time, torch, torchvision; torch.set_num_threads(2); torch.manual_seed(0);"
             "m = torchvision.models.mobilenet_v2().features.eval(); x = torch.randn(64, 3, 64, 64);"
-            "\nwith torch.no_grad():\n m(x); t = time.perf_counter()\n for _ in range(8): m(x)\n"
+            f"\nwith torch.no_grad():\n m(x); t = time.perf_counter()\n for _ in range({batches}): m(x)\n"
             "print(time.perf_counter() - t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
@@ -45,12 +51,14 @@ def _peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-def run_notebook(path: pathlib.Path) -> dict:
+def run_notebook(path: pathlib.Path, timeout: int = 900) -> dict:
+    """Execute one notebook in a fresh kernel; wall time, first-cell time and peak RSS of the kernel."""
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
     cell_times: list[float] = []
     peak = None
     t0 = time.perf_counter()
@@ -69,37 +77,97 @@ def run_notebook(path: pathlib.Path) -> dict:
     return {"wall_s": wall, "first_cell_s": cell_times[0] if cell_times else 0.0, "peak_rss_mb": peak}
 
 
-def main() -> None:
+def notebook_row(path: pathlib.Path, runs: list[dict], baselines: list[float], profile: str = "quick") -> dict:
+    walls = summary(r["wall_s"] for r in runs)
+    budget = BUDGET_S.get(path.name[:2]) if profile == "quick" else None  # the budgets are the quick profile's
+    base = statistics.median(baselines)
+    first = statistics.median(r["first_cell_s"] for r in runs)
+    peaks = [r["peak_rss_mb"] for r in runs if r["peak_rss_mb"]]
+    return {"notebook": path.name, "runs": runs, "wall_s": walls, "budget_s": budget,
+            "of_budget": walls["median"] / budget if budget else None,
+            "import_share": first / walls["median"], "peak_rss_mb": max(peaks) if peaks else None,
+            "baseline_s": base, "ratio_to_baseline": walls["median"] / base}
+
+
+def _load_previous(rec: Recorder, notebooks, runs, baselines, profile: str) -> int:
+    """Fill ``runs`` and ``baselines`` from the existing JSON; return its completed rounds (0 if unusable)."""
+    import json
+
+    try:
+        old = json.loads(rec.path.read_text())
+    except (OSError, ValueError):
+        print(f"--append: no readable {rec.path}; starting afresh")
+        return 0
+    if old.get("profile") != profile:
+        raise SystemExit(f"--append: {rec.path} holds the {old.get('profile')!r} profile, not {profile!r}; "
+                         "drop --append to start afresh")
+    by_name = {r["notebook"]: r.get("runs") or [] for r in old.get("rows", [])}
+    if any(not by_name.get(p.name) for p in notebooks):
+        raise SystemExit(f"--append: {rec.path} lacks raw runs for some of these notebooks; drop --append")
+    for p in notebooks:
+        runs[p].extend(by_name[p.name])
+    baselines.extend(old["baseline_s"]["values"])
+    rec.data["started_utc"] = old.get("started_utc", rec.data["started_utc"])
+    rec.data["uptime_before"] = old.get("uptime_before", rec.data["uptime_before"])
+    rec.data["appended_utc"] = old.get("appended_utc", []) + [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())]
+    return int(old.get("rounds_completed", min(len(v) for v in runs.values())))
+
+
+def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--only", action="append", help="notebook number prefix, e.g. 01 (repeatable)")
-    args = ap.parse_args()
-    os.environ["TLCOURSE_PROFILE"] = "quick"
+    ap.add_argument("--notebook", action="append", type=pathlib.Path,
+                    help="run this notebook instead of the solutions (repeatable)")
+    ap.add_argument("--out", type=pathlib.Path, help="directory for course_runtime.json (default docs/results)")
+    ap.add_argument("--baseline-images", type=int, default=512,
+                    help="size of the baseline workload (keep the default when comparing runs)")
+    ap.add_argument("--append", action="store_true",
+                    help="add these rounds to the runs already in course_runtime.json (same profile)")
+    ap.add_argument("--profile", choices=("quick", "full"), default="quick",
+                    help="TLCOURSE_PROFILE for the kernels (budgets apply to quick only)")
+    args = ap.parse_args(argv)
+    if args.repeats < 1:
+        ap.error("--repeats must be at least 1")
+    os.environ["TLCOURSE_PROFILE"] = args.profile
     os.environ.setdefault("MPLBACKEND", "Agg")
-    notebooks = sorted((ROOT / "solutions").glob("*/*.ipynb"))
+    notebooks = args.notebook or sorted((ROOT / "solutions").glob("*/*.ipynb"))
     if args.only:
         notebooks = [p for p in notebooks if any(p.name.startswith(o) for o in args.only)]
-    base = baseline_seconds()
-    print(f"baseline workload: {base:.2f} s (MobileNetV2 features, 512 images at 64 px)")
-    print(f"{'notebook':<36}{'median s':>9}{'budget':>8}{'of budget':>10}{'imports %':>10}{'peak MB':>9}{'/baseline':>10}")
-    rows, total = [], 0.0
-    for path in notebooks:
-        runs = [run_notebook(path) for _ in range(args.repeats)]
-        wall = statistics.median(r["wall_s"] for r in runs)
-        first = statistics.median(r["first_cell_s"] for r in runs)
-        peak = max((r["peak_rss_mb"] or 0) for r in runs) or None
-        budget = BUDGET_S.get(path.name[:2])
-        total += wall
-        row = {"notebook": path.name, "wall_s": wall, "runs": [r["wall_s"] for r in runs], "budget_s": budget,
-               "import_share": first / wall, "peak_rss_mb": peak, "baseline_s": base, "ratio_to_baseline": wall / base}
-        rows.append(row)
-        print(f"{path.name:<36}{wall:>9.1f}{budget or 0:>8}{(wall / budget if budget else 0):>9.0%} "
-              f"{first / wall:>9.0%}{(peak or 0):>9.0f}{wall / base:>10.1f}")
-    print(f"total: {total:.0f} s over {len(rows)} notebooks. {TUTORIAL_NOTE}")
-    out = ROOT / "benchmarks" / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "course_runtime.json").write_text(json.dumps({"rows": rows, "total_s": total, "cpus": os.cpu_count(),
-                                                         "load": os.getloadavg()}, indent=1))
+    if not notebooks:
+        ap.error("no notebook matched; --only takes a number prefix such as 01")
+    missing = [str(p) for p in notebooks if not p.is_file()]
+    if missing:
+        ap.error(f"not a file: {', '.join(missing)}")
+    rec = Recorder("course_runtime", args.out, args.profile, repeats_requested=args.repeats,
+                   baseline_images=args.baseline_images,
+                   budgets_s=BUDGET_S, tutorial_cpu_minutes=TUTORIAL_CPU_MINUTES, tutorial_note=TUTORIAL_NOTE)
+    runs: dict[pathlib.Path, list[dict]] = {p: [] for p in notebooks}
+    baselines: list[float] = []
+    done = 0
+    if args.append:
+        done = _load_previous(rec, notebooks, runs, baselines, args.profile)
+    for round_index in range(done, done + args.repeats):
+        baselines.append(baseline_seconds(args.baseline_images))
+        print(f"round {round_index + 1}/{done + args.repeats}: baseline workload {baselines[-1]:.2f} s", flush=True)
+        for path in notebooks:
+            runs[path].append(run_notebook(path))
+            print(f"  {path.name:<36}{runs[path][-1]['wall_s']:8.1f} s", flush=True)
+        rec.data["rows"] = [notebook_row(p, runs[p], baselines, args.profile) for p in notebooks]
+        total = sum(r["wall_s"]["median"] for r in rec.data["rows"])
+        rec.save(rounds_completed=round_index + 1, baseline_s=summary(baselines), total_s=total,
+                 total_budget_s=sum(r["budget_s"] or 0 for r in rec.data["rows"]))
+    print(f"{'notebook':<36}{'median s':>9}{'min':>7}{'max':>7}{'budget':>8}{'of budget':>10}"
+          f"{'imports %':>10}{'peak MB':>9}{'/baseline':>10}")
+    for row in rec.data["rows"]:
+        w = row["wall_s"]
+        print(f"{row['notebook']:<36}{w['median']:>9.1f}{w['min']:>7.1f}{w['max']:>7.1f}{row['budget_s'] or 0:>8}"
+              f"{(row['of_budget'] or 0):>9.0%} {row['import_share']:>9.0%}{(row['peak_rss_mb'] or 0):>9.0f}"
+              f"{row['ratio_to_baseline']:>10.1f}")
+    print(f"total: {rec.data['total_s']:.0f} s over {len(notebooks)} notebooks "
+          f"(budgets sum to {rec.data['total_budget_s']} s). {TUTORIAL_NOTE}")
+    print(f"wrote {rec.path}")
+    return rec.data
 
 
 if __name__ == "__main__":

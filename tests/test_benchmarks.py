@@ -1,0 +1,169 @@
+"""The benchmark scripts on tiny sizes: they run, write well-formed JSON, and the report renders it.
+
+Correctness only: no test here asserts a speed or a ratio's size.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import pathlib
+import sys
+
+import nbformat
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+
+
+def _script(name: str):
+    """Import benchmarks/<name>.py as a module (the folder is not a package)."""
+    sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _summary_ok(s: dict) -> None:
+    assert s["n"] == len(s["values"]) >= 1
+    assert s["min"] <= s["median"] <= s["max"]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """One tiny run of each CPU benchmark into a shared folder, for the per-script tests and the report."""
+    out = tmp_path_factory.mktemp("results")
+    data = {
+        "fit_overhead": _script("fit_overhead").main(["--pairs", "2", "--epochs", "1", "--train", "128",
+                                                       "--out", str(out)]),
+        "feature_cache": _script("feature_cache").main(["--epochs", "2", "--repeats", "2", "--images", "64",
+                                                         "--image-size", "32", "--out", str(out)]),
+        "transfer_gains": _script("transfer_gains").main(
+            ["--seeds", "2", "--only", "domain_adaptation", "--out", str(out),
+             "--sizes", json.dumps({"domain_adaptation": {"epochs": 0.2, "width": 4}})]),
+    }
+    return out, data
+
+
+def test_fit_overhead_reaches_the_same_weights_as_the_plain_loop(results):
+    out, data = results
+    saved = json.loads((out / "fit_overhead.json").read_text())
+    assert saved["rows"] == json.loads(json.dumps(data["fit_overhead"]["rows"]))
+    row = saved["rows"][0]
+    for key in ("fit_s", "loop_s", "ratio"):
+        _summary_ok(row[key])
+    assert row["ratio"]["n"] == 2
+    # Same model, data, seed and optimizer settings: the library loop must not change the maths.
+    assert row["same_weights"] and row["max_weight_difference"] <= 1e-5
+    assert saved["machine"]["cpus"] >= 1 and "load average" in saved["uptime_before"]
+
+
+def test_feature_cache_heads_agree_and_ratio_is_reported(results):
+    out, _ = results
+    row = json.loads((out / "feature_cache.json").read_text())["rows"][0]
+    for key in ("cached_s", "extraction_s", "recomputed_s", "ratio"):
+        _summary_ok(row[key])
+    assert row["same_head"], row["max_head_weight_difference"]
+    assert row["disk_cache_hit_s"] >= 0
+
+
+def test_transfer_gains_rows_are_paired_per_seed(results):
+    out, _ = results
+    saved = json.loads((out / "transfer_gains.json").read_text())
+    rows = saved["rows"]
+    assert [r["method"] for r in rows] == ["DANN", "CORAL", "oracle (labelled target)"]
+    for r in rows:
+        assert r["seeds"] == len(r["method_acc"]) == len(r["baseline_acc"]) == 2
+        assert r["gains"] == pytest.approx([m - b for m, b in zip(r["method_acc"], r["baseline_acc"])])
+        assert all(0.0 <= a <= 1.0 for a in r["method_acc"] + r["baseline_acc"])
+        assert r["key"] == "domain_adaptation" and r["published"]["method"] == pytest.approx(0.7666)
+
+
+def test_transfer_gains_only_keeps_the_other_experiments_rows(tmp_path):
+    old_row = {"key": "nlp", "experiment": "MiniLM vs TF-IDF", "method": "frozen MiniLM"}
+    (tmp_path / "transfer_gains.json").write_text(json.dumps({"started_utc": "earlier", "rows": [old_row]}))
+    data = _script("transfer_gains").main(["--seeds", "1", "--only", "domain_adaptation", "--out", str(tmp_path),
+                                           "--sizes", json.dumps({"domain_adaptation": {"epochs": 0.1, "width": 4}})])
+    keys = [r["key"] for r in data["rows"]]
+    assert keys[0] == "nlp" and keys.count("domain_adaptation") == 3  # report order: notebook 03 before 05
+    assert data["rows"][0]["measured_utc"] == "earlier"
+
+
+def test_comparison_pairs_by_seed_and_takes_a_fixed_reference():
+    from tlcourse.experiments import comparison
+
+    r = comparison("e", "s", "base", "m", [0.5, 0.6, 0.7], [0.6, 0.6, 0.9], seconds=1.0)
+    assert r["gains"] == pytest.approx([0.1, 0.0, 0.2])
+    assert r["gain_positive"] == 2 and r["method_mean"] == pytest.approx(0.7)
+    chance = comparison("e", "s", "chance", "m", [1 / 3], [0.5, 0.2], seconds=0.0, chance=1 / 3)
+    assert chance["gains"] == pytest.approx([0.5 - 1 / 3, 0.2 - 1 / 3]) and chance["gain_positive"] == 1
+    with pytest.raises(ValueError, match="no results"):
+        comparison("e", "s", "b", "m", [0.5], [], seconds=0.0)
+
+
+def test_experiment_sizes_reject_unknown_keys():
+    from tlcourse.experiments import domain_adaptation
+
+    with pytest.raises(KeyError, match="unknown size.*epoch"):
+        domain_adaptation(seeds=(0,), sizes={"epoch": 1})
+
+
+def test_course_runtime_on_a_tiny_notebook_then_append(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import math"), nbformat.v4.new_markdown_cell("text"),
+                nbformat.v4.new_code_cell("x = sum(range(10))")]
+    path = tmp_path / "01_tiny.ipynb"
+    nbformat.write(nb, path)
+    course_runtime = _script("course_runtime")
+    args = ["--notebook", str(path), "--out", str(tmp_path), "--baseline-images", "64", "--repeats", "1"]
+    data = course_runtime.main(args)
+    row = data["rows"][0]
+    assert data["rounds_completed"] == 1 and row["wall_s"]["n"] == 1
+    assert row["budget_s"] == 90 and 0 < row["import_share"] <= 1 and row["ratio_to_baseline"] > 0
+    again = course_runtime.main(args + ["--append"])
+    assert again["rounds_completed"] == 2 and again["rows"][0]["wall_s"]["n"] == 2
+    assert again["baseline_s"]["n"] == 2 and again["rows"][0]["runs"][0] == data["rows"][0]["runs"][0]
+    _summary_ok(again["rows"][0]["wall_s"])
+    with pytest.raises(SystemExit):
+        course_runtime.main(["--notebook", str(tmp_path / "missing.ipynb"), "--out", str(tmp_path)])
+
+
+def test_gpu_script_skips_cleanly_without_cuda(tmp_path, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    gpu = _script("gpu")
+    assert gpu.main(["--out", str(tmp_path)]) == 0
+    assert "no CUDA device" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "gpu.json").read_text())
+    assert saved["status"] == "skipped" and saved["reason"] == gpu.SKIP_MESSAGE
+    # A real measurement from a GPU machine is never overwritten by a later skip.
+    (tmp_path / "gpu.json").write_text(json.dumps({"status": "measured", "rows": []}))
+    assert gpu.main(["--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "gpu.json").read_text())["status"] == "measured"
+
+
+def test_report_renders_every_result_and_lists_the_missing(results, tmp_path):
+    out, _ = results
+    _script("gpu").main(["--out", str(out)]) if not (out / "gpu.json").exists() else None
+    report = _script("report")
+    md = tmp_path / "RESULTS.md"
+    text = report.build(out, md)
+    assert md.read_text() == text
+    for heading in ("## Machine", "## Transfer gains", "## Training-loop overhead", "## Feature cache",
+                    "### Published numbers beside ours", "## Not measured yet"):
+        assert heading in text
+    assert "course_runtime" in text.split("## Not measured yet")[1]
+    assert (out / "transfer_gains.png").stat().st_size > 1000
+    # every table row has as many cells as its header
+    for block in text.split("\n\n"):
+        lines = [ln for ln in block.splitlines() if ln.startswith("|")]
+        if lines:
+            assert len({ln.count(" | ") for ln in lines if not ln.startswith("|---")}) == 1, block
+
+
+def test_report_names_the_command_for_a_corrupt_result(tmp_path):
+    (tmp_path / "fit_overhead.json").write_text("{not json")
+    with pytest.raises(SystemExit, match="fit_overhead.py"):
+        _script("report").build(tmp_path, tmp_path / "RESULTS.md")
