@@ -1,0 +1,226 @@
+"""Tampered submissions, built from any released course notebook.
+
+Each function takes a released notebook (an nbformat node, left unchanged)
+and returns a tampered copy. Applied to an untouched release, every variant
+must still score 0 on every autograded question: the tampering alone must
+never earn a point. Applied to a notebook with wrong answers, the patching
+variants must not turn a wrong answer into points.
+
+    from hostile_submissions import VARIANTS
+    for name, make in VARIANTS.items():
+        nbformat.write(make(released), subs / f"hostile_{name}" / assignment / path.name)
+"""
+from __future__ import annotations
+
+import copy
+
+import nbformat
+from nbformat.v4 import new_code_cell
+
+
+def is_test_cell(cell) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def is_graded_cell(cell) -> bool:
+    return "nbgrader" in cell.get("metadata", {})
+
+
+def _test_indices(nb) -> list[int]:
+    found = [i for i, c in enumerate(nb.cells) if is_test_cell(c)]
+    if not found:
+        raise ValueError("this notebook has no autograded test cell to tamper with")
+    return found
+
+
+def delete_test_cells(nb):
+    """Every autograded test cell removed."""
+    out = copy.deepcopy(nb)
+    drop = set(_test_indices(out))
+    out.cells = [c for i, c in enumerate(out.cells) if i not in drop]
+    return out
+
+
+def replace_test_cells(nb):
+    """Every test cell's code replaced by ``pass`` (metadata kept)."""
+    out = copy.deepcopy(nb)
+    for i in _test_indices(out):
+        out.cells[i].source = "pass"
+    return out
+
+
+def strip_test_metadata(nb):
+    """Every test cell loses its nbgrader metadata and its code: a plain ``pass`` cell."""
+    out = copy.deepcopy(nb)
+    for i in _test_indices(out):
+        del out.cells[i].metadata["nbgrader"]
+        out.cells[i].source = "pass"
+    return out
+
+
+def duplicate_cells(nb):
+    """Every graded cell twice in a row, the copy with ``pass`` in place of test code."""
+    out = copy.deepcopy(nb)
+    cells = []
+    for cell in out.cells:
+        cells.append(cell)
+        if is_graded_cell(cell):
+            twin = copy.deepcopy(cell)
+            twin.pop("id", None)
+            if is_test_cell(twin):
+                twin.source = "pass"
+            cells.append(twin)
+    out.cells = cells
+    return out
+
+
+def prepend(nb, source: str):
+    """``source`` as a new first code cell: it runs before the notebook's own imports."""
+    out = copy.deepcopy(nb)
+    out.cells.insert(0, new_code_cell(source))
+    return out
+
+
+# -- code a hostile student might put in front of the notebook ---------------------------------
+PATCH_COMPARISONS = """
+import builtins, math, operator
+math.isclose = lambda *a, **k: True
+operator.eq = lambda *a, **k: True
+builtins.all = lambda *a, **k: True
+try:
+    import numpy as _np
+    _np.allclose = _np.array_equal = lambda *a, **k: True
+    _np.testing.assert_allclose = _np.testing.assert_array_equal = lambda *a, **k: None
+    _np.testing.assert_array_almost_equal = _np.testing.assert_almost_equal = lambda *a, **k: None
+    _np.testing.assert_equal = lambda *a, **k: None
+except ImportError:
+    pass
+try:
+    import torch as _torch
+    _torch.allclose = _torch.equal = lambda *a, **k: True
+    _torch.testing.assert_close = lambda *a, **k: None
+    _torch.Tensor.allclose = _torch.Tensor.equal = lambda *a, **k: True
+except ImportError:
+    pass
+"""
+
+PATCH_CHECKS = """
+try:
+    from tlcourse.checks import _core
+    _core.Question.grade = lambda self, *a, **k: None
+    _core.Question.verdict = lambda self, *a, **k: _core.Verdict("correct", "")
+    _core.QuestionSet.grade = lambda self, *a, **k: None
+except Exception:
+    pass
+"""
+
+FAKE_CHECK_MODULES = """
+import sys, types
+
+class _AlwaysRight:
+    def grade(self, *a, **k):
+        return None
+    check = verdict = hint = grade
+
+class _FakeChecks(types.ModuleType):
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _AlwaysRight()
+
+for _name in ("feature_extraction", "fine_tuning", "nlp_transfer", "distillation", "domain_adaptation",
+              "zero_shot", "_core"):
+    sys.modules["tlcourse.checks." + _name] = _FakeChecks("tlcourse.checks." + _name)
+"""
+
+CUSTOM_EXC = """
+get_ipython().set_custom_exc((BaseException,), lambda shell, etype, value, tb, tb_offset=None: None)
+"""
+
+EXCEPTHOOK = """
+import sys
+sys.excepthook = lambda *a: None
+"""
+
+REDEFINE_ASSERTION_ERROR = """
+import builtins
+class AssertionError(Warning):
+    pass
+builtins.AssertionError = AssertionError
+builtins.NotImplementedError = type("NotImplementedError", (Warning,), {})
+"""
+
+WRAP_CELLS_IN_TRY = """
+def _swallow(lines):
+    body = "".join(lines)
+    if not body.strip():
+        return lines
+    inner = "".join("    " + ln if ln.strip() else ln for ln in body.splitlines(True))
+    return ["try:\\n", inner.rstrip("\\n") + "\\n", "    pass\\n", "except BaseException:\\n", "    pass\\n"]
+get_ipython().input_transformers_post.append(_swallow)
+"""
+
+STRIP_ASSERTS = """
+import ast
+
+class _NoAsserts(ast.NodeTransformer):
+    def visit_Assert(self, node):
+        return ast.Pass()
+
+get_ipython().ast_transformers.append(_NoAsserts())
+"""
+
+REPLACE_RUN_CELL = """
+_shell = get_ipython()
+_real_run_cell_async = _shell.run_cell_async
+
+async def _skip_tests(raw_cell, *a, **k):
+    if "assert" in raw_cell or ".grade(" in raw_cell:
+        raw_cell = "pass"
+        k.pop("transformed_cell", None)  # ipykernel passes the cell a second time, already transformed
+        k.pop("preprocessing_exc_tuple", None)
+    return await _real_run_cell_async(raw_cell, *a, **k)
+
+_shell.run_cell_async = _skip_tests
+"""
+
+ATTACKS = {
+    "patch_comparisons": PATCH_COMPARISONS,
+    "patch_checks": PATCH_CHECKS,
+    "fake_check_modules": FAKE_CHECK_MODULES,
+    "custom_exc": CUSTOM_EXC,
+    "excepthook": EXCEPTHOOK,
+    "redefine_assertion_error": REDEFINE_ASSERTION_ERROR,
+    "wrap_cells_in_try": WRAP_CELLS_IN_TRY,
+    "strip_asserts": STRIP_ASSERTS,
+    "replace_run_cell": REPLACE_RUN_CELL,
+}
+
+
+def all_attacks(nb):
+    """Every attack above in one prepended cell, plus every test cell replaced."""
+    return prepend(replace_test_cells(nb), "\n".join(ATTACKS.values()))
+
+
+VARIANTS = {
+    "delete_test_cells": delete_test_cells,
+    "replace_test_cells": replace_test_cells,
+    "strip_test_metadata": strip_test_metadata,
+    "duplicate_cells": duplicate_cells,
+    **{name: (lambda nb, _src=src: prepend(nb, _src)) for name, src in ATTACKS.items()},
+    "all_attacks": all_attacks,
+}
+
+
+def write_variants(released_path, dest_root, assignment: str, prefix: str = "hostile_") -> list[str]:
+    """Write every variant of ``released_path`` as ``dest_root/<prefix><name>/<assignment>/<file>``."""
+    nb = nbformat.read(released_path, as_version=4)
+    students = []
+    for name, make in VARIANTS.items():
+        student = prefix + name
+        path = dest_root / student / assignment / released_path.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(make(nb), path)
+        students.append(student)
+    return students

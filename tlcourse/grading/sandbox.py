@@ -1,0 +1,169 @@
+"""Resource limits and network isolation for one grading kernel.
+
+Two halves, standard library only (the launcher runs as a script, so
+starting a kernel never imports torch through ``tlcourse/__init__``):
+
+- :class:`Sandbox`, used by the grading worker: creates a cgroup (v1 or v2)
+  with a process/thread limit (``pids.max``) and a memory limit, and later
+  kills everything in it. A cgroup limit holds for root too, unlike
+  ``RLIMIT_NPROC``. Where cgroups are not writable it falls back to rlimits
+  (``RLIMIT_NPROC``, ``RLIMIT_AS``), which bind only a non-root user.
+- the launcher (``python sandbox.py SPEC.json -- CMD ...``), named in the
+  grading kernelspec: joins the cgroup, sets rlimits (no core files, a file
+  size cap), enters a new network namespace when it can (root), records its
+  pid, and execs the kernel.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import pathlib
+import resource
+import signal
+import sys
+import time
+import uuid
+
+CLONE_NEWNET = 0x40000000
+CGROUP_V1 = pathlib.Path("/sys/fs/cgroup")
+
+
+def _try_unshare_net() -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.unshare(CLONE_NEWNET) == 0
+    except Exception:
+        return False
+
+
+def probe() -> dict:
+    """What isolation this machine allows: {'cgroup': 'v1'|'v2'|None, 'netns': bool, 'root': bool}."""
+    netns = False
+    pid = os.fork()
+    if pid == 0:  # probe in a throwaway child so this process keeps its network
+        os._exit(0 if _try_unshare_net() else 1)
+    _, status = os.waitpid(pid, 0)
+    netns = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    cgroup = None
+    try:
+        probe_sb = Sandbox(nproc=64, memory_mb=256)
+        cgroup = probe_sb.kind
+        probe_sb.destroy()
+    except OSError:
+        pass
+    return {"cgroup": cgroup, "netns": netns, "root": os.geteuid() == 0}
+
+
+class Sandbox:
+    """A cgroup holding one kernel (and anything it spawns)."""
+
+    def __init__(self, nproc: int, memory_mb: int, use_cgroup: bool = True):
+        self.nproc, self.memory_mb = nproc, memory_mb
+        self.name = f"tlcourse-grade-{uuid.uuid4().hex[:12]}"
+        self.dirs: list[pathlib.Path] = []
+        self.kind = None
+        if use_cgroup:
+            self._create()
+
+    def _create(self) -> None:
+        v2 = CGROUP_V1 / "cgroup.controllers"
+        try:
+            if (CGROUP_V1 / "pids").is_dir() and (CGROUP_V1 / "memory").is_dir():
+                pids, mem = CGROUP_V1 / "pids" / self.name, CGROUP_V1 / "memory" / self.name
+                pids.mkdir()
+                self.dirs.append(pids)
+                (pids / "pids.max").write_text(str(self.nproc))
+                mem.mkdir()
+                self.dirs.append(mem)
+                (mem / "memory.limit_in_bytes").write_text(str(self.memory_mb * 2**20))
+                self.kind = "v1"
+            elif v2.exists() and {"pids", "memory"} <= set(v2.read_text().split()):
+                d = CGROUP_V1 / self.name
+                d.mkdir()
+                self.dirs.append(d)
+                (d / "pids.max").write_text(str(self.nproc))
+                (d / "memory.max").write_text(str(self.memory_mb * 2**20))
+                self.kind = "v2"
+        except OSError:
+            self.destroy()
+            self.kind = None
+
+    def spec(self, pidfile: str | os.PathLike, file_size_mb: int, netns: bool) -> dict:
+        """What the launcher needs to confine the kernel."""
+        return {"procs_files": [str(d / "cgroup.procs") for d in self.dirs], "nproc": self.nproc,
+                "memory_mb": self.memory_mb, "file_size_mb": file_size_mb, "netns": netns,
+                "pidfile": str(pidfile)}
+
+    def pids(self) -> set[int]:
+        found: set[int] = set()
+        for d in self.dirs:
+            try:
+                found |= {int(p) for p in (d / "cgroup.procs").read_text().split()}
+            except OSError:
+                pass
+        return found
+
+    def kill_all(self, keep: set[int] = frozenset(), timeout: float = 5.0) -> int:
+        """SIGKILL every process in the cgroup except ``keep``; returns how many were killed."""
+        killed = 0
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            victims = self.pids() - set(keep)
+            if not victims:
+                break
+            for pid in victims:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
+        return killed
+
+    def destroy(self) -> None:
+        if self.dirs:
+            self.kill_all()
+        for d in reversed(self.dirs):
+            for _ in range(50):
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:  # the last processes are still being reaped
+                    time.sleep(0.05)
+        self.dirs = []
+
+
+def kill_pidfile_group(pidfile: str | os.PathLike) -> None:
+    """Without cgroups: kill the kernel's process group (jupyter starts kernels in a new session)."""
+    try:
+        pid = int(pathlib.Path(pidfile).read_text())
+        os.killpg(pid, signal.SIGKILL)
+    except (OSError, ValueError):
+        pass
+
+
+def launch(spec: dict, cmd: list[str]) -> None:
+    pid = os.getpid()
+    for procs in spec.get("procs_files", []):
+        with open(procs, "w") as fh:
+            fh.write(str(pid))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    fsize = spec["file_size_mb"] * 2**20
+    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+    if not spec.get("procs_files"):  # no cgroup: rlimits are the fallback (RLIMIT_NPROC binds non-root only)
+        resource.setrlimit(resource.RLIMIT_NPROC, (spec["nproc"], spec["nproc"]))
+        mem = spec["memory_mb"] * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    isolated = spec.get("netns") and _try_unshare_net()
+    os.environ["TLCOURSE_GRADING_NETNS"] = "1" if isolated else "0"
+    pathlib.Path(spec["pidfile"]).write_text(str(pid))
+    os.execvp(cmd[0], cmd)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 4 or sys.argv[2] != "--":
+        sys.exit("usage: sandbox.py SPEC.json -- COMMAND ...")
+    launch(json.loads(pathlib.Path(sys.argv[1]).read_text()), sys.argv[3:])
