@@ -116,8 +116,11 @@ def lab(tmp_path_factory):
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium chromium-driver); "
                     "or deselect these tests with -m 'not browser'")
-    playwright_api = pytest.importorskip("playwright.sync_api",
-                                         reason="pip install -r requirements/test.txt (playwright)")
+    try:
+        import playwright.sync_api as playwright_api
+    except ImportError:
+        pytest.fail("playwright is missing: `make setup` (pip install -r requirements/test.txt) installs it; "
+                    "or deselect these tests with -m 'not browser'")
     base = tmp_path_factory.mktemp("browser")
     root = _course_copy(base)
     env = _jupyter_env(base / "home")
@@ -268,7 +271,7 @@ def test_site_page_built_from_the_run(lab, notebook_run, tmp_path):
     page = lab["page"]
     page.goto(index.as_uri())
     page.get_by_role("link", name="01 · Feature extraction", exact=False).first.click()
-    page.wait_for_selector("img")
+    page.wait_for_load_state("load")
     widths = page.locator("img").evaluate_all("els => els.map(e => e.naturalWidth)")
     assert sum(w > 100 for w in widths) >= 4, f"site page figure widths: {widths}"
     text = page.locator("body").inner_text()

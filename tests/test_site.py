@@ -179,3 +179,34 @@ def test_cli_builds_a_site_and_replaces_the_old_one(tmp_path, monkeypatch, capsy
     assert cli_main(["site", "--no-execute", "--assignment", "nope", "--out", str(out)]) == 1
     assert "choose from" in capsys.readouterr().err
     assert (out / "index.html").exists(), "a failed build must keep the previous site"
+
+
+def _tiny_course(root: pathlib.Path) -> None:
+    """A one-notebook course: a figure, a printed result, a widget check and one exercise."""
+    def notebook(solution_source):
+        exercise = nbformat.v4.new_code_cell(solution_source)
+        exercise.metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "ex", "locked": False,
+                                         "schema_version": 3, "task": False}
+        return nbformat.v4.new_notebook(cells=[
+            nbformat.v4.new_markdown_cell("# Tiny course\n\n## A figure"),
+            nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\n"
+                                      "print('result 42')"),
+            nbformat.v4.new_code_cell("from tlcourse.widgets import widget_frontend\n"
+                                      "print('widgets shown:', widget_frontend())"),
+            exercise], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                "language": "python"}})
+    for folder, source in (("solutions", "### BEGIN SOLUTION\nsecret_answer_value = 7\n### END SOLUTION"),
+                           ("course", "# YOUR CODE HERE\nraise NotImplementedError()")):
+        (root / folder / "01_tiny").mkdir(parents=True)
+        nbformat.write(notebook(source), root / folder / "01_tiny" / "01_tiny.ipynb")
+
+
+def test_site_executes_the_solutions_headless_with_inline_figures(tmp_path):
+    _tiny_course(tmp_path)
+    index = build_site(tmp_path / "out", root=tmp_path, log=lambda *_: None)
+    page = index.parent / "01_tiny.html"
+    raw, text = page.read_text(encoding="utf-8"), page_text(page)
+    assert "data:image/png;base64," in raw, "the figure was not captured (MPLBACKEND=Agg leaked in?)"
+    assert "result 42" in text and "widgets shown: False" in text
+    assert "secret_answer_value" not in text and "raise NotImplementedError()" in text
+    assert 'href="01_tiny.html#A-figure"' in index.read_text(encoding="utf-8")
