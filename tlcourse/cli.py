@@ -82,8 +82,16 @@ def cmd_release(args) -> int:
 
 
 def cmd_grade(args) -> int:
+    """Exit 0 when every submission was graded or skipped, 1 when any failed, 2 when grading could not start."""
     from .grading import grade, summary
-    rows = grade(args.submissions, out=args.out, only=args.assignment or None)
+    from .grading.grade import GradingBusy, Limits
+    limits = Limits(memory_mb=args.memory_mb, nproc=args.max_processes, cell_timeout=args.cell_timeout)
+    try:
+        rows = grade(args.submissions, out=args.out, only=args.assignment or None, workers=args.workers,
+                     limits=limits, regrade=args.regrade)
+    except (GradingBusy, ValueError) as exc:
+        print(f"error: {exc}")
+        return 2
     print(summary(rows))
     print(f"gradebook CSV: {args.out}/grades.csv; class report: {args.out}/report/")
     return 1 if any(r.status == "failed" for r in rows) else 0
@@ -116,6 +124,11 @@ def main(argv=None) -> int:
     g.add_argument("submissions")
     g.add_argument("--out", default="grading", help="where the gradebook, CSV and report go")
     g.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
+    g.add_argument("--workers", type=int, default=1, help="submissions graded at once (default 1)")
+    g.add_argument("--regrade", action="store_true", help="grade again submissions already graded unchanged")
+    g.add_argument("--cell-timeout", type=int, default=None, help="seconds per cell (default: nbgrader_config.py)")
+    g.add_argument("--memory-mb", type=int, default=4096, help="memory limit per kernel (default 4096)")
+    g.add_argument("--max-processes", type=int, default=512, help="processes+threads per kernel (default 512)")
     g.set_defaults(func=cmd_grade)
     s = sub.add_parser("site", help="build the static HTML course site (public, or --instructor)")
     s.add_argument("--instructor", action="store_true",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import dataclasses
 import datetime as dt
 import fcntl
 import hashlib
@@ -343,7 +344,7 @@ def grade(submissions: str | os.PathLike, out: str | os.PathLike = "grading", ro
         raise FileNotFoundError(f"{submissions} is not a folder. Expected SUBMISSIONS/<student>/<assignment>/*.ipynb.")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    limits = limits or Limits()
+    limits = dataclasses.replace(limits) if limits else Limits()  # resolved below; the caller's stays as given
     out = pathlib.Path(out).resolve()
     if out == submissions or submissions in out.parents or out in submissions.parents:
         raise ValueError(f"--out {out} must be outside the submissions folder {submissions}")

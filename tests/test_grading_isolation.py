@@ -1,0 +1,117 @@
+"""Runaway code is contained: each case costs at most the cell it is in, and grading goes on.
+
+The sandbox itself is tested directly first (fast): a cgroup process limit
+holds even for root, where RLIMIT_NPROC does not.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location("grading_fixture_course", HERE / "fixtures/grading/fixture_course.py")
+fc = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fc)
+
+A = fc.TINY
+FULL = {"q1_add_tests": 2.0, "q2_normalize_tests": 3.0}
+CELL_TIMEOUT = 5
+OUTPUT_CAP = 100_000
+
+RUNAWAY = {
+    "infinite_loop": "while True:\n    pass",
+    "loop_ignoring_interrupt": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
+    "os_exit": "import os\nos._exit(3)",
+    "segfault": "import ctypes\nctypes.string_at(0)",
+    "output_flood": "for _ in range(300):\n    print('x' * 1_000_000)",  # 300 MB
+    "memory_blowup": "hog = b'x' * (3 * 1024 ** 3)",
+    "fork_bomb": "import os\nwhile True:\n    os.fork()",
+    "thread_explosion": ("import threading, time\nwhile True:\n"
+                         "    threading.Thread(target=time.sleep, args=(600,), daemon=True).start()"),
+}
+PROBE = """import json, os, socket, _socket
+facts = {"home": os.environ["HOME"], "cgroup": open("/proc/self/cgroup").read(),
+         "interfaces": [name for _, name in socket.if_nameindex()]}
+for label, connect in (("raw", lambda: _socket.socket().connect(("192.0.2.1", 80))),
+                       ("socket", lambda: socket.create_connection(("192.0.2.1", 80), timeout=2))):
+    try:
+        connect()
+        facts[label] = "connected"
+    except OSError as exc:
+        facts[label] = str(exc)
+print("FACTS" + json.dumps(facts))"""
+
+
+def _can_isolate() -> dict:
+    from tlcourse.grading.sandbox import probe
+    return probe()
+
+
+def test_cgroup_process_limit_holds_for_root(tmp_path):
+    from tlcourse.grading.sandbox import Sandbox
+
+    iso = _can_isolate()
+    if not iso["cgroup"]:
+        pytest.skip("cgroups are not writable here; the rlimit fallback applies (see docs/GRADING.md)")
+    sb = Sandbox(nproc=20, memory_mb=256)
+    try:
+        spec = tmp_path / "spec.json"
+        spec.write_text(json.dumps(sb.spec(tmp_path / "pid", 16, netns=iso["netns"])))
+        code = ("import os, threading, time\nn = 0\ntry:\n    while True:\n"
+                "        threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n        n += 1\n"
+                "except RuntimeError:\n    print(n)\n    os._exit(0)")
+        script = pathlib.Path(sys.modules["tlcourse.grading.sandbox"].__file__)
+        proc = subprocess.run([sys.executable, str(script), str(spec), "--", sys.executable, "-c", code],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert int(proc.stdout) < 20, "the process/thread limit did not hold"
+    finally:
+        sb.destroy()
+    assert not sb.dirs
+
+
+@pytest.mark.slow
+def test_runaway_cells_cost_only_their_cell(tmp_path):
+    from tlcourse.grading import grade
+    from tlcourse.grading.grade import Limits
+
+    subs = tmp_path / "subs"
+    for name, source in RUNAWAY.items():  # a student's own cell between two answered questions
+        fc.write(fc.insert_after(fc.right(A), "q1_add", source), subs, name, A)
+    fc.write(fc.insert_after(fc.right(A), "q1_add", PROBE), subs, "probe", A)
+    fc.write(fc.answered(fc.right(A), {"q1_add": "def add(a, b):\n    while True:\n        pass"}),
+             subs, "loop_in_answer", A)
+    original = {p: p.read_bytes() for p in subs.rglob("*.ipynb")}
+    rows = grade(subs, out=tmp_path / "out", root=fc.ROOT, workers=2,
+                 limits=Limits(cell_timeout=CELL_TIMEOUT, memory_mb=600, nproc=64, max_output_bytes=OUTPUT_CAP))
+    by = {r.student: r for r in rows}
+    assert {r.status for r in rows} == {"graded"}, {r.student: r.reason for r in rows if r.status != "graded"}
+    for name in RUNAWAY:
+        got = {q: by[name].by_question[q] for q in FULL}
+        assert got == FULL, f"{name}: {got} ({by[name].reason})"
+    # a runaway answer costs that question only
+    assert by["loop_in_answer"].by_question == {"q1_add_tests": 0.0, "q2_normalize_tests": 3.0, "q3_written": 0.0}
+    assert "timed out" in by["loop_ignoring_interrupt"].reason
+    for name in ("os_exit", "segfault", "memory_blowup"):
+        assert "killed the kernel" in by[name].reason, by[name].reason
+    flood = tmp_path / "out" / "autograded" / "output_flood" / A / f"{A}.ipynb"
+    assert flood.stat().st_size < 20 * OUTPUT_CAP, "the output cap did not hold"
+    probe_nb = nbformat.read(tmp_path / "out" / "autograded" / "probe" / A / f"{A}.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in probe_nb.cells if c.cell_type == "code" for o in c.outputs)
+    facts = json.loads(text.split("FACTS", 1)[1].splitlines()[0])
+    assert facts["home"].startswith(str(tmp_path / "out" / ".scratch")) and facts["home"] != os.environ.get("HOME")
+    assert "network access is disabled" in facts["socket"]
+    iso = _can_isolate()
+    if iso["netns"]:
+        assert facts["interfaces"] == ["lo"] and "unreachable" in facts["raw"].lower(), facts
+    if iso["cgroup"]:
+        assert "tlcourse-grade-" in facts["cgroup"]
+    assert {p: p.read_bytes() for p in subs.rglob("*.ipynb")} == original
+    assert not list(pathlib.Path("/sys/fs/cgroup/pids").glob("tlcourse-grade-*")), "a sandbox cgroup leaked"

@@ -1,0 +1,96 @@
+"""Tests cannot be gamed: releases hold no answers, and patching or swallowing errors earns nothing.
+
+The hostile class in test_grading_class.py shows that every attack scores 0
+with the guard on. Here: the attacks are real (with the guard off, the ones
+nbgrader alone does not stop do earn points), a real ``tlcourse`` check
+cannot be patched or replaced, and the builders work on every course notebook.
+"""
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import sys
+
+import nbformat
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+import hostile_submissions as hostile  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("grading_fixture_course", HERE / "fixtures/grading/fixture_course.py")
+fc = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fc)
+
+COURSE_NOTEBOOKS = sorted((ROOT / "course").glob("*/*.ipynb"))
+
+
+def test_fixture_release_holds_no_solutions_or_hidden_tests():
+    for a in (fc.TINY, fc.TORCH):
+        text = fc.released(a).read_text()
+        for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "return a + b", "q1.grade(", "np.testing"):
+            assert marker not in text, f"{a}: {marker!r} leaked into the release"
+
+
+@pytest.mark.parametrize("path", COURSE_NOTEBOOKS, ids=[p.parent.name for p in COURSE_NOTEBOOKS])
+def test_hostile_builders_work_on_every_course_notebook(path):
+    released = nbformat.read(path, as_version=4)
+    before = nbformat.writes(released)
+    tests = [c for c in released.cells if hostile.is_test_cell(c)]
+    assert tests, f"{path.name} has no autograded test cell"
+    for name, make in hostile.VARIANTS.items():
+        nb = make(released)
+        nbformat.validate(nb)
+        assert nbformat.writes(nb) != before, f"{name} changed nothing"
+    assert nbformat.writes(released) == before, "a builder modified its input"
+    assert not [c for c in hostile.delete_test_cells(released).cells if hostile.is_test_cell(c)]
+    stripped = hostile.strip_test_metadata(released)
+    assert not [c for c in stripped.cells if hostile.is_test_cell(c)]
+    assert len(stripped.cells) == len(released.cells)
+
+
+def test_trusted_imports_are_the_source_imports_only():
+    from tlcourse.grading.grade import trusted_imports
+
+    statements = trusted_imports([fc.solution(fc.TORCH)])
+    assert statements == ["import torch", "from torch import nn", "from tlcourse.checks.feature_extraction import q1"]
+    real = trusted_imports(sorted((ROOT / "solutions").glob("01_*/*.ipynb")))
+    assert real and all(s.startswith(("import ", "from ")) for s in real)
+
+
+@pytest.mark.slow
+def test_attacks_earn_points_without_the_guard(tmp_path):
+    """Shows the hostile tests can fail: these attacks beat plain nbgrader, and the guard is what stops them."""
+    from tlcourse.grading import grade
+    from tlcourse.grading.grade import Limits
+
+    subs = tmp_path / "subs"
+    for name in ("wrap_cells_in_try", "strip_asserts", "patch_comparisons", "replace_run_cell"):
+        fc.write(hostile.VARIANTS[name](fc.wrong(fc.TINY)), subs, name, fc.TINY)
+    rows = grade(subs, out=tmp_path / "out", root=fc.ROOT, workers=2, limits=Limits(cell_timeout=20, guard=False))
+    earned = {r.student: r.score for r in rows}
+    assert all(score and score > 0 for score in earned.values()), earned
+
+
+@pytest.mark.slow
+def test_a_tlcourse_check_cannot_be_patched_or_replaced(tmp_path):
+    from tlcourse.grading import grade
+    from tlcourse.grading.grade import Limits
+
+    subs = tmp_path / "subs"
+    fc.write(fc.right(fc.TORCH), subs, "right", fc.TORCH)
+    fc.write(fc.wrong(fc.TORCH), subs, "wrong", fc.TORCH)
+    for name in ("patch_checks", "fake_check_modules", "all_attacks"):
+        fc.write(hostile.VARIANTS[name](fc.wrong(fc.TORCH)), subs, f"wrong_{name}", fc.TORCH)
+    rows = {r.student: r for r in grade(subs, out=tmp_path / "out", root=fc.ROOT, workers=2,
+                                        limits=Limits(cell_timeout=60), only=[fc.TORCH])}
+    assert {s: r.status for s, r in rows.items()} == dict.fromkeys(rows, "graded")
+    assert rows["right"].score == 2.0
+    for s in ("wrong", "wrong_patch_checks", "wrong_fake_check_modules", "wrong_all_attacks"):
+        assert rows[s].score == 0.0, (s, rows[s].by_question)
+    # the same replaced check module does earn the points when the guard is off
+    off_subs = tmp_path / "off_subs"
+    fc.write(hostile.VARIANTS["fake_check_modules"](fc.wrong(fc.TORCH)), off_subs, "unguarded", fc.TORCH)
+    off = grade(off_subs, out=tmp_path / "off", root=fc.ROOT, only=[fc.TORCH], limits=Limits(cell_timeout=60, guard=False))
+    assert [(r.student, r.score) for r in off] == [("unguarded", 2.0)]
