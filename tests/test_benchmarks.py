@@ -53,7 +53,7 @@ def test_fit_overhead_reaches_the_same_weights_as_the_plain_loop(results):
     row = saved["rows"][0]
     for key in ("fit_s", "loop_s", "ratio"):
         _summary_ok(row[key])
-    assert row["ratio"]["n"] == 2
+    assert row["ratio"]["n"] == 2 and row["ratio_of_minimums"] > 0
     # Same model, data, seed and optimizer settings: the library loop must not change the maths.
     assert row["same_weights"] and row["max_weight_difference"] <= 1e-5
     assert saved["machine"]["cpus"] >= 1 and "load average" in saved["uptime_before"]
@@ -65,6 +65,7 @@ def test_feature_cache_heads_agree_and_ratio_is_reported(results):
     for key in ("cached_s", "extraction_s", "recomputed_s", "ratio"):
         _summary_ok(row[key])
     assert row["same_head"], row["max_head_weight_difference"]
+    assert row["ratio_of_minimums"] > 0
     assert row["disk_cache_hit_s"] >= 0
 
 
