@@ -147,6 +147,7 @@ def main(argv=None) -> dict:
     done = 0
     if args.append:
         done = _load_previous(rec, notebooks, runs, baselines, args.profile)
+        rec.data["settings"]["repeats_requested"] = done + args.repeats
     for round_index in range(done, done + args.repeats):
         baselines.append(baseline_seconds(args.baseline_images))
         print(f"round {round_index + 1}/{done + args.repeats}: baseline workload {baselines[-1]:.2f} s", flush=True)

@@ -145,6 +145,14 @@ def test_gpu_script_skips_cleanly_without_cuda(tmp_path, monkeypatch, capsys):
     assert json.loads((tmp_path / "gpu.json").read_text())["status"] == "measured"
 
 
+def test_gpu_throughput_code_runs_on_cpu():
+    # The CUDA path cannot run here; this exercises the same code with autocast off (CPU) at a tiny size.
+    row = _script("gpu").amp_throughput(pairs=1, steps=1, batch_size=2, device="cpu")
+    for key in ("amp_images_per_s", "fp32_images_per_s", "ratio_amp_over_fp32"):
+        _summary_ok(row[key])
+    assert row["images_per_run"] == 2 and row["amp_dtype"] == "None"
+
+
 def test_report_renders_every_result_and_lists_the_missing(results, tmp_path):
     out, _ = results
     _script("gpu").main(["--out", str(out)]) if not (out / "gpu.json").exists() else None
