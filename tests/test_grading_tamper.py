@@ -94,3 +94,11 @@ def test_a_tlcourse_check_cannot_be_patched_or_replaced(tmp_path):
     fc.write(hostile.VARIANTS["fake_check_modules"](fc.wrong(fc.TORCH)), off_subs, "unguarded", fc.TORCH)
     off = grade(off_subs, out=tmp_path / "off", root=fc.ROOT, only=[fc.TORCH], limits=Limits(cell_timeout=60, guard=False))
     assert [(r.student, r.score) for r in off] == [("unguarded", 2.0)]
+
+
+def test_write_variants_lays_out_a_hostile_class(tmp_path):
+    path = COURSE_NOTEBOOKS[0]
+    students = hostile.write_variants(path, tmp_path, path.parent.name)
+    assert students == [f"hostile_{n}" for n in hostile.RECOMMENDED]
+    for s in students:
+        nbformat.validate(nbformat.read(tmp_path / s / path.parent.name / path.name, as_version=4))

@@ -99,6 +99,8 @@ class GuardedExecute(Execute):
 
     # -- output cap --------------------------------------------------------------------------
     def output(self, outs, msg, display_id, cell_index):
+        if msg.get("msg_type") == "error":  # an error always counts, however much came before it
+            return super().output(outs, msg, display_id, cell_index)
         size = len(json.dumps(msg.get("content", {}), default=str))
         used = self._output_bytes.get(cell_index, 0)
         if used >= self.max_output_bytes:

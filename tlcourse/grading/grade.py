@@ -263,13 +263,15 @@ def _clean_stale_scratch(out: pathlib.Path) -> None:
     shutil.rmtree(scratch_root, ignore_errors=True)
 
 
-def _default_cache_dirs() -> tuple[str, str]:
-    """Where the instructor's tlcourse and torch caches are (the kernels get a new HOME)."""
+def _default_cache_dirs() -> tuple[str, str, str]:
+    """Where the instructor's tlcourse, torch and matplotlib caches are (the kernels get a new HOME)."""
     home = os.path.expanduser("~")
     cache = os.environ.get("TLCOURSE_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME")
                                                              or os.path.join(home, ".cache"), "tlcourse")
     torch_home = os.environ.get("TORCH_HOME") or os.path.join(home, ".cache", "torch")
-    return os.path.abspath(os.path.expanduser(cache)), os.path.abspath(os.path.expanduser(torch_home))
+    mpl = os.environ.get("MPLCONFIGDIR") or os.path.join(os.environ.get("XDG_CACHE_HOME")
+                                                         or os.path.join(home, ".cache"), "matplotlib")
+    return tuple(os.path.abspath(os.path.expanduser(p)) for p in (cache, torch_home, mpl))
 
 
 # -- the parent ----------------------------------------------------------------------------------
@@ -379,7 +381,7 @@ def _grade_locked(submissions, out, root, only, workers, limits, regrade) -> lis
     jobs, rows = _discover(submissions, root, only)
     api = make_api(cfg)
     isolation = probe()
-    cache_dir, torch_home = _default_cache_dirs()
+    cache_dir, torch_home, mpl_cache = _default_cache_dirs()
     threads = max(1, (os.cpu_count() or 1) // workers)
     per_assignment: dict[str, dict] = {}
     for a in sorted({j.assignment for j in jobs}):
@@ -420,7 +422,8 @@ def _grade_locked(submissions, out, root, only, workers, limits, regrade) -> lis
             "template_db": str(info["template"]), "trusted_imports": info["imports"], "isolation": isolation,
             "cell_timeout": limits.cell_timeout, "memory_mb": limits.memory_mb, "nproc": limits.nproc,
             "max_output_bytes": limits.max_output_bytes, "file_size_mb": limits.file_size_mb,
-            "guard": limits.guard, "cache_dir": cache_dir, "torch_home": torch_home, "threads": threads, "deadline_s": timeout}))
+            "guard": limits.guard, "cache_dir": cache_dir, "mpl_cache": mpl_cache, "torch_home": torch_home,
+            "threads": threads, "deadline_s": timeout}))
     rows += _run_workers(pending, out, cfg, workers)
     _fill_scores(cfg, rows)
     rows.sort(key=lambda r: (r.assignment, r.student))

@@ -52,6 +52,8 @@ def _prepare(job: dict, scratch: pathlib.Path) -> dict:
     for nb in pathlib.Path(job["submission_dir"]).glob("*.ipynb"):  # notebooks only: no planted numpy.py
         shutil.copyfile(nb, dest / nb.name)
     copy_sqlite(pathlib.Path(job["template_db"]), scratch / "gradebook.db")
+    for font_cache in pathlib.Path(job["mpl_cache"]).glob("fontlist-*.json"):  # else each kernel rebuilds it
+        shutil.copyfile(font_cache, scratch / "mpl" / font_cache.name)
     iso = job["isolation"]
     sandbox = Sandbox(job["nproc"], job["memory_mb"], use_cgroup=bool(iso.get("cgroup")))
     pidfile = scratch / "kernel.pid"
