@@ -115,3 +115,28 @@ def test_runaway_cells_cost_only_their_cell(tmp_path):
         assert "tlcourse-grade-" in facts["cgroup"]
     assert {p: p.read_bytes() for p in subs.rglob("*.ipynb")} == original
     assert not list(pathlib.Path("/sys/fs/cgroup/pids").glob("tlcourse-grade-*")), "a sandbox cgroup leaked"
+
+
+def test_one_run_per_output_folder_and_the_lock_dies_with_its_holder(tmp_path):
+    from tlcourse.grading import grade
+    from tlcourse.grading.grade import GradingBusy
+
+    (tmp_path / "subs").mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = ("import fcntl, os, sys, time\nfh = open(sys.argv[1], 'w')\nfcntl.lockf(fh, fcntl.LOCK_EX)\n"
+              "if os.fork() == 0:\n    time.sleep(60)\n    os._exit(0)\nprint('locked', flush=True)\ntime.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", holder, str(out / ".grading.lock")], stdout=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        with pytest.raises(GradingBusy, match="another `tlcourse grade`"):
+            grade(tmp_path / "subs", out=out, root=fc.ROOT)
+        proc.kill()  # SIGKILL the holder; its forked child lives on but holds no lock
+        proc.wait()
+        assert grade(tmp_path / "subs", out=out, root=fc.ROOT) == []
+    finally:
+        try:
+            os.killpg(proc.pid, 9)
+        except ProcessLookupError:
+            pass

@@ -352,14 +352,15 @@ def grade(submissions: str | os.PathLike, out: str | os.PathLike = "grading", ro
         raise ValueError(f"--out {out} must be outside the submissions folder {submissions}")
     out.mkdir(parents=True, exist_ok=True)
     lock = open(out / ".grading.lock", "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    try:  # a POSIX lock: forked workers do not inherit it, so it dies with this process even under SIGKILL
+        fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
         raise GradingBusy(f"another `tlcourse grade` is writing to {out}; wait for it or choose another --out") from None
     try:
         return _grade_locked(submissions, out, root, only, workers, limits, regrade)
     finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
+        fcntl.lockf(lock, fcntl.LOCK_UN)
         lock.close()
 
 
