@@ -142,3 +142,16 @@ def test_dark_knowledge_helpers():
     assert pairs[0][0] in "ab" and len(pairs) == 2
     fig = distill.show_soft_targets(torch.rand(4, 1, 6, 6), labels, logits, ["a", "b", "c"], [0, 1])
     assert len(fig.axes) == 6
+
+
+def test_transfer_labels_keep_true_labels_and_fill_the_rest_from_the_teacher():
+    labels = torch.tensor([0, 1, 2, 0, 1])
+    logits = torch.tensor([[0, 5.0, 0], [0, 0, 3.0], [4.0, 0, 0], [0, 0, 1.0], [0, 2.0, 0]])
+    out = distill.transfer_labels(labels, logits, [1, 3])
+    assert out.tolist() == [1, 1, 0, 0, 1]  # indices 1 and 3 keep their labels, the rest are the teacher's argmax
+    assert out.dtype == labels.dtype and labels.tolist() == [0, 1, 2, 0, 1]  # the input is not modified
+    assert distill.transfer_labels(labels, logits, []).tolist() == [1, 2, 0, 2, 1]
+    with pytest.raises(ValueError, match="one row per image"):
+        distill.transfer_labels(labels, logits[:4], [0])
+    with pytest.raises(ValueError, match="labelled indices"):
+        distill.transfer_labels(labels, logits, [5])

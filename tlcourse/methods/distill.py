@@ -8,6 +8,8 @@ own ``step_fn`` and ``loss_fn``. This module holds what is plumbing:
   module that takes course images, for latency and size measurements;
 - :func:`train_linear_head` and :func:`head_logits`: the teacher's head on
   cached features, and its logits computed once (the "logit cache");
+- :func:`transfer_labels`: hard targets for a partly labelled transfer set
+  (true labels where known, the teacher's top class elsewhere);
 - :func:`train_student`: the mini-batch loop over in-memory tensors;
 - :func:`measure_latency`, :func:`size_on_disk`, :func:`results_table`,
   :func:`plot_tradeoff`: the cost side of distillation;
@@ -86,6 +88,25 @@ def head_logits(head: nn.Module, features: torch.Tensor, batch_size: int = 4096)
     head.eval()
     return torch.cat([head(features[i:i + batch_size]).float().cpu()
                       for i in range(0, len(features), batch_size)])
+
+
+def transfer_labels(labels: torch.Tensor, teacher_logits: torch.Tensor, labelled) -> torch.Tensor:
+    """Hard targets for a transfer set: the true label at the ``labelled`` indices, the teacher's top class elsewhere.
+
+    This is the student's data when only some images have labels: the
+    teacher labels the rest. Training on these with plain cross-entropy is
+    the control that separates the gain from the *extra images* (which any
+    pseudo-labeller gives) from the gain of the teacher's *soft* targets.
+    """
+    labels, teacher_logits = torch.as_tensor(labels), torch.as_tensor(teacher_logits)
+    if len(labels) != len(teacher_logits):
+        raise ValueError(f"{len(labels)} labels but {len(teacher_logits)} rows of teacher logits: one row per image")
+    idx = torch.as_tensor(np.asarray(labelled), dtype=torch.long)
+    if len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= len(labels)):
+        raise ValueError(f"labelled indices must lie in [0, {len(labels)}); got {int(idx.min())}..{int(idx.max())}")
+    out = teacher_logits.argmax(1).to(labels.dtype)
+    out[idx] = labels[idx]
+    return out
 
 
 # ---------------------------------------------------------------- the student loop
