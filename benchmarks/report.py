@@ -129,6 +129,7 @@ def course_runtime_section(d: dict, results: pathlib.Path, rel: str) -> list[str
                      f"{r['of_budget']:.0%}" if r.get("of_budget") else "—", f"{r['import_share']:.0%}",
                      f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") else "?", f"{r['ratio_to_baseline']:.1f}"])
     rounds = d.get("rounds_completed", 1)
+    over = [f"{r['notebook'].split('.')[0]} ({r['of_budget']:.0%})" for r in d["rows"] if (r.get("of_budget") or 0) > 1]
     total, budget = d.get("total_s", 0.0), d.get("total_budget_s", 0)
     lo, hi = d["settings"].get("tutorial_cpu_minutes", (15, 25))
     _plot_runtime(d, results / "course_runtime.png")
@@ -145,11 +146,12 @@ def course_runtime_section(d: dict, results: pathlib.Path, rel: str) -> list[str
            f"Total: **{total:.0f} s** for the {len(rows)} notebooks against budgets summing to {budget} s. "
            f"For reference, PyTorch's own transfer-learning tutorial states {lo}–{hi} min on CPU for its one "
            f"example (fine-tuning ResNet-18 on ants vs bees); the whole course ran in "
-           f"{total / 60:.1f} min here.", "",
+           f"{total / 60:.1f} min here. Over budget in this run: {', '.join(over) if over else 'none'}.", "",
            f"![course runtime]({rel}/course_runtime.png)", "", _when(d)]
-    if rounds < (d["settings"].get("repeats_requested") or rounds):
-        out += ["", f"Only {rounds} of the requested rounds finished in the time this run had, so the medians "
-                "are of fewer runs than 3."]
+    if rounds < 3:
+        out += ["", f"**Fewer repeats than planned:** only {rounds} round(s) of the 3 the benchmark is meant to run "
+                "fitted in the time the shared machine allowed (heavy jobs take turns on one lock), so each "
+                "median above is of " + ("a single run and shows no spread." if rounds == 1 else f"{rounds} runs.")]
     return out
 
 
@@ -276,7 +278,7 @@ def gpu_section(d: dict) -> list[str]:
     if d.get("status") != "measured":
         return ["## GPU", "", f"Not measured: {d.get('reason', 'skipped')} "
                 "The script (`benchmarks/gpu.py`) fits in 10 minutes: AMP vs fp32 fit throughput on MobileNetV2 "
-                "and notebook 01 in the full profile.", "", _when(d)]
+                "and notebook 01 in the full profile.", "", f"Checked {d.get('started_utc', '?')}."]
     out = ["## GPU", "", f"On {d['machine'].get('cuda')}.", ""]
     for r in d["rows"]:
         if r.get("part") == "amp":
