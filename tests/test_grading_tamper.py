@@ -102,3 +102,68 @@ def test_write_variants_lays_out_a_hostile_class(tmp_path):
     assert students == [f"hostile_{n}" for n in hostile.RECOMMENDED]
     for s in students:
         nbformat.validate(nbformat.read(tmp_path / s / path.parent.name / path.name, as_version=4))
+
+
+GUARD_PROBE = r'''
+import builtins, hashlib, json, pathlib, sys
+sys.path.insert(0, sys.argv[1])
+import hostile_submissions as hostile
+from IPython.core.interactiveshell import InteractiveShell
+
+sh = InteractiveShell.instance()
+guard_src = pathlib.Path(sys.argv[2]).read_text()
+imports = json.loads(sys.argv[3])
+sh.run_cell("exec(%r, {'__name__': '_tlcourse_guard'})" % (guard_src + "\ninstall(%r, True)\n" % (imports,)))
+tests = json.loads(sys.argv[4])
+wrong = json.loads(sys.argv[5])
+assert sh.run_cell(wrong).success
+
+def passes(restore):
+    if restore:
+        nonce = "n0nce"
+        builtins.__tlcourse_guard__.restore(nonce)
+    return all(sh.run_cell(t, silent=True).success for t in tests)
+
+result = {"baseline": passes(False)}
+for name, source in hostile.ATTACKS.items():
+    sh.run_cell(source, silent=True)
+    result[name] = {"unguarded": passes(False), "guarded": passes(True)}
+print("RESULT" + json.dumps(result))
+'''
+
+
+def _guard_probe(assignment: str) -> dict:
+    import json
+    import subprocess
+
+    from tlcourse.grading.grade import trusted_imports
+
+    solution = fc.load(fc.solution(assignment))
+    tests = [c.source for c in solution.cells if hostile.is_test_cell(c)]
+    wrong = "\n".join(c.source for c in fc.wrong(assignment).cells
+                      if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution"))
+    imports = trusted_imports([fc.solution(assignment)])
+    guard = ROOT / "tlcourse" / "grading" / "kernel_guard.py"
+    proc = subprocess.run([sys.executable, "-c", GUARD_PROBE, str(HERE), str(guard), json.dumps(imports),
+                           json.dumps(tests), json.dumps("\n".join(imports) + "\n" + wrong)],
+                          capture_output=True, text=True, timeout=180, env={**__import__("os").environ,
+                                                                            "MPLBACKEND": "Agg"})
+    assert "RESULT" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return json.loads(proc.stdout.split("RESULT", 1)[1].splitlines()[0])
+
+
+def test_kernel_guard_undoes_every_attack_in_a_shell():
+    """In-process, without nbgrader: each attack makes a wrong answer pass, until the guard restores."""
+    result = _guard_probe(fc.TINY)
+    assert result.pop("baseline") is False, "the wrong answers must fail the tests"
+    assert not [n for n, r in result.items() if r["guarded"]], result
+    # these beat the tests on their own (the others are stopped by nbgrader's own checks, or need tlcourse)
+    for name in ("patch_comparisons", "wrap_cells_in_try", "strip_asserts", "replace_run_cell"):
+        assert result[name]["unguarded"], (name, result[name])
+
+
+def test_kernel_guard_protects_a_tlcourse_check_in_a_shell():
+    result = _guard_probe(fc.TORCH)
+    assert result.pop("baseline") is False
+    assert not [n for n, r in result.items() if r["guarded"]], result
+    assert result["patch_checks"]["unguarded"], "patching Question.grade must beat an unguarded kernel"
