@@ -137,7 +137,9 @@ def test_scores_of_good_wrong_and_hostile_submissions(graded_class):
         got = {q: r.by_question[q] for q in want}
         if got != want:
             wrongly[r.student] = got
-        assert r.max_by_question["q3_written"] == 1.0 and r.needs_manual == ["q3_written"]
+        assert r.max_by_question["q3_written"] == 1.0
+        # a written answer left as the release's stub scores 0 at once; any other text awaits a human
+        assert r.needs_manual == (["q3_written"] if r.student == "solution" else []), (r.student, r.needs_manual)
     assert not wrongly, f"autograded scores differ from what the submission deserves: {wrongly}"
 
 
