@@ -110,6 +110,7 @@ def _load_previous(rec: Recorder, notebooks, runs, baselines, profile: str) -> i
     rec.data["started_utc"] = old.get("started_utc", rec.data["started_utc"])
     rec.data["uptime_before"] = old.get("uptime_before", rec.data["uptime_before"])
     rec.data["appended_utc"] = old.get("appended_utc", []) + [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())]
+    rec.data["notes"] = old.get("notes", []) + rec.data["notes"]
     return int(old.get("rounds_completed", min(len(v) for v in runs.values())))
 
 
@@ -120,6 +121,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--notebook", action="append", type=pathlib.Path,
                     help="run this notebook instead of the solutions (repeatable)")
     ap.add_argument("--out", type=pathlib.Path, help="directory for course_runtime.json (default docs/results)")
+    ap.add_argument("--note", action="append", default=[], help="a remark stored with the results (repeatable)")
     ap.add_argument("--baseline-images", type=int, default=512,
                     help="size of the baseline workload (keep the default when comparing runs)")
     ap.add_argument("--append", action="store_true",
@@ -142,6 +144,7 @@ def main(argv=None) -> dict:
     rec = Recorder("course_runtime", args.out, args.profile, repeats_requested=args.repeats,
                    baseline_images=args.baseline_images,
                    budgets_s=BUDGET_S, tutorial_cpu_minutes=TUTORIAL_CPU_MINUTES, tutorial_note=TUTORIAL_NOTE)
+    rec.data["notes"] = list(args.note)
     runs: dict[pathlib.Path, list[dict]] = {p: [] for p in notebooks}
     baselines: list[float] = []
     done = 0

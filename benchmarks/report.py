@@ -61,6 +61,11 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 
 def _when(d: dict) -> str:
+    notes = "".join(f" Note: {n}" for n in d.get("notes", []))
+    return notes.strip() + ("\n\n" if notes else "") + _measured(d)
+
+
+def _measured(d: dict) -> str:
     return (f"Measured {d.get('started_utc', '?')} ({d.get('profile', '?')} profile), "
             f"{d.get('elapsed_s', 0):.0f} s. Load before: `{_load(d.get('uptime_before'))}`; "
             f"after: `{_load(d.get('uptime_after'))}`.")
@@ -147,7 +152,11 @@ def course_runtime_section(d: dict, results: pathlib.Path, rel: str) -> list[str
            f"For reference, PyTorch's own transfer-learning tutorial states {lo}–{hi} min on CPU for its one "
            f"example (fine-tuning ResNet-18 on ants vs bees); the whole course ran in "
            f"{total / 60:.1f} min here. Over budget in this run: {', '.join(over) if over else 'none'}.", "",
-           f"![course runtime]({rel}/course_runtime.png)", "", _when(d)]
+           f"![course runtime]({rel}/course_runtime.png)", ""]
+    if d.get("appended_utc"):
+        out += [f"Rounds started at {d.get('started_utc')} and, appended with `--append`, at "
+                f"{', '.join(d['appended_utc'])}; the notebooks are the working tree's at each time.", ""]
+    out += [_when(d)]
     if rounds < 3:
         out += ["", f"**Fewer repeats than planned:** only {rounds} round(s) of the 3 the benchmark is meant to run "
                 "fitted in the time the shared machine allowed (heavy jobs take turns on one lock), so each "
@@ -291,7 +300,6 @@ def gpu_section(d: dict) -> list[str]:
             detail = r["detail"]
             wall = (f"{detail['wall_s']['median']:.0f} s" if isinstance(detail, dict) else f"failed: {detail[:300]}")
             out += [f"{r['notebook']} in the full profile: {wall}.", ""]
-    out += [f"Note: {n}" for n in d.get("notes", [])]
     out.append(_when(d))
     return out
 
