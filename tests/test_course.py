@@ -2,8 +2,9 @@
 
 Notebook executions are the cost here (one to three minutes each), so each
 assignment is graded once as a class of four: the solution, the untouched
-release, a submission with a plausible wrong answer in every exercise, and
-a corrupt file. Grading the solution is its one execution: the autograded
+release made hostile (every test cell replaced by ``pass`` and every attack
+in tests/hostile_submissions.py prepended), a submission with a plausible
+wrong answer in every exercise, and a corrupt file. Grading the solution is its one execution: the autograded
 copy must show no error in any cell, which is what nbval would check.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ import shutil
 import nbformat
 import pytest
 
+from hostile_submissions import all_attacks
 from tlcourse.grading import grade, release_diff
 from tlcourse.grading.config import assignments
 
@@ -89,7 +91,7 @@ def _wrong_answers(assignment):
 def test_grading_round_trip(assignment, tmp_path):
     wrong, expected_lost = _wrong_answers(assignment)
     subs = tmp_path / "submissions"
-    for student, source in (("alice_solution", "solutions"), ("bob_untouched", "course"),
+    for student, source in (("alice_solution", "solutions"), ("bob_tampered", "course"),
                             ("carol_wrong", "course"), ("dave_corrupt", "course")):
         shutil.copytree(ROOT / source / assignment, subs / student / assignment)
     for path in (subs / "carol_wrong" / assignment).glob("*.ipynb"):
@@ -99,6 +101,8 @@ def test_grading_round_trip(assignment, tmp_path):
         for gid, src in wrong.items():
             cells[gid].source = src.strip("\n")
         nbformat.write(nb, path)
+    for path in (subs / "bob_tampered" / assignment).glob("*.ipynb"):
+        nbformat.write(all_attacks(_nb(path)), path)  # unanswered: the tampering alone must earn nothing
     for path in (subs / "dave_corrupt" / assignment).glob("*.ipynb"):
         path.write_text(path.read_text()[:500])  # truncated JSON
     original = {p: p.read_bytes() for p in subs.rglob("*.ipynb")}
@@ -107,9 +111,9 @@ def test_grading_round_trip(assignment, tmp_path):
 
     by_student = {r.student: r for r in rows}
     assert {s: r.status for s, r in by_student.items()} == {
-        "alice_solution": "graded", "bob_untouched": "graded", "carol_wrong": "graded", "dave_corrupt": "failed"}
+        "alice_solution": "graded", "bob_tampered": "graded", "carol_wrong": "graded", "dave_corrupt": "failed"}, {r.student: r.reason for r in rows}
     assert "not a readable notebook" in by_student["dave_corrupt"].reason
-    alice, bob, carol = by_student["alice_solution"], by_student["bob_untouched"], by_student["carol_wrong"]
+    alice, bob, carol = by_student["alice_solution"], by_student["bob_tampered"], by_student["carol_wrong"]
     autograded = [q for q in alice.by_question if q not in alice.needs_manual]
     assert autograded and alice.max_score > 0
     assert all(alice.by_question[q] == alice.max_by_question[q] > 0 for q in autograded), alice.by_question

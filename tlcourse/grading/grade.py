@@ -497,8 +497,17 @@ def _collect(out, cfg, job: _Job, scratch: pathlib.Path, exitcode, timed_out: bo
         _publish_autograded(out, job, scratch)
     if row.status == "failed":
         _commit_failure(cfg, row)
+        _keep_log(out, job, scratch)
     _record(out, job, row)
     return row
+
+
+def _keep_log(out: pathlib.Path, job: _Job, scratch: pathlib.Path) -> None:
+    """A failed submission's grading log outlives the scratch folder: out/logs/<assignment>--<student>.log."""
+    log = scratch / "worker.log"
+    if log.exists():
+        with atomic_open(out / "logs" / f"{job.assignment}--{job.student}.log", "w") as fh:
+            fh.write(log.read_text(errors="replace"))
 
 
 def _describe_events(events: list[dict]) -> list[str]:

@@ -14,6 +14,7 @@ import ctypes
 import json
 import os
 import pathlib
+import re
 import shutil
 import signal
 import sqlite3
@@ -126,6 +127,15 @@ def _read_grades(db_url: str, assignment: str, student: str) -> dict:
     return notebooks
 
 
+def _root_cause(log: str) -> str:
+    """The most specific error line in nbgrader's log (its last line only says 'see above')."""
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    causes = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception|Exit)\b", ln) and "NbGraderException" not in ln]
+    if causes:
+        return causes[-1][:300]
+    return lines[-1][:300] if lines else "no message from nbgrader"
+
+
 def run(job: dict) -> None:
     """Child-process entry point: grade, write ``scratch/result.json``, exit."""
     _die_with_parent()
@@ -146,8 +156,9 @@ def run(job: dict) -> None:
             result["notebooks"] = _read_grades(f"sqlite:///{scratch}/gradebook.db", job["assignment"], job["student"])
             result["ok"] = True
         else:
-            lines = (out.get("error") or out.get("log") or "").strip().splitlines()
-            result["error"] = "autograde failed: " + (lines[-1][:300] if lines else "no message from nbgrader")
+            text = "\n".join(filter(None, (out.get("log"), out.get("error"))))
+            print(text)  # the whole story stays in worker.log, which the parent keeps for a failure
+            result["error"] = "autograde failed: " + _root_cause(text)
     except BaseException as exc:
         traceback.print_exc()
         result["error"] = f"grader error: {type(exc).__name__}: {str(exc)[:300]}"

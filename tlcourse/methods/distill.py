@@ -35,6 +35,7 @@ from torch import nn
 
 from ..backbones import count_parameters
 from ..device import pick_device, seed_everything
+from ..widgets import widget_frontend
 
 
 # ---------------------------------------------------------------- the teacher
@@ -267,17 +268,6 @@ def plot_temperature(logits: torch.Tensor, classes: Sequence[str] | None = None,
     return fig
 
 
-def _widget_frontend() -> bool:
-    """True inside a Jupyter kernel with ipywidgets installed (a frontend may render the slider)."""
-    try:
-        import ipywidgets  # noqa: F401
-        from IPython import get_ipython
-        ip = get_ipython()
-        return ip is not None and getattr(ip, "kernel", None) is not None
-    except ImportError:
-        return False
-
-
 def temperature_widget(logits: torch.Tensor, classes: Sequence[str] | None = None,
                        temperatures: Sequence[float] = (1, 2, 4, 8)):
     """A temperature slider over one softmax where widgets work; always also a static figure.
@@ -287,7 +277,7 @@ def temperature_widget(logits: torch.Tensor, classes: Sequence[str] | None = Non
     still shows the effect. Returns the figure.
     """
     fig = plot_temperature(logits, classes, temperatures)
-    if not _widget_frontend():
+    if not widget_frontend():
         print("(no widget frontend: showing the static figure only)")
         return fig
     import ipywidgets as widgets
