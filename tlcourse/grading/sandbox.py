@@ -145,9 +145,28 @@ def kill_pidfile_group(pidfile: str | os.PathLike) -> None:
         pass
 
 
+def _ensure_cgroup(d: pathlib.Path, spec: dict) -> None:
+    """Recreate the kernel's cgroup, limits included, if it vanished before the kernel joined it.
+
+    Seen in long pytest sessions: the folder the worker made was gone when the
+    launcher ran. Once a process is inside, a cgroup cannot be removed, so
+    only this window needs closing.
+    """
+    if d.is_dir():
+        return
+    print(f"sandbox: {d} was missing when the kernel started; recreated", file=sys.stderr)
+    d.mkdir(exist_ok=True)
+    limits = {"pids.max": str(spec["nproc"]), "memory.limit_in_bytes": str(spec["memory_mb"] * 2**20),
+              "memory.max": str(spec["memory_mb"] * 2**20)}
+    for name, value in limits.items():
+        if (d / name).exists():
+            (d / name).write_text(value)
+
+
 def launch(spec: dict, cmd: list[str]) -> None:
     pid = os.getpid()
     for procs in spec.get("procs_files", []):
+        _ensure_cgroup(pathlib.Path(procs).parent, spec)
         with open(procs, "w") as fh:
             fh.write(str(pid))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
