@@ -11,7 +11,8 @@ sizes passed in) and returns a list of :func:`comparison` rows::
 Nothing here is graded; the notebooks keep their own exercise code. The few
 pieces a notebook asks students to write (a KD step, a discriminative-LR
 split, a DeViSE step, a mean-pooling classifier) exist here in a plain
-reference form so that the benchmark needs no notebook code.
+reference form so that the benchmark needs no notebook code. They are private
+(underscored) on purpose: the package never offers a graded answer to import.
 """
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ import statistics
 import time
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -123,21 +123,21 @@ def label_efficiency(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] 
 
 # ---------------------------------------------------------------- 02: fine-tuning variants
 
-def replace_classifier(model: nn.Module, num_classes: int) -> nn.Module:
+def _replace_classifier(model: nn.Module, num_classes: int) -> nn.Module:
     """Swap the last Linear of ``model.classifier`` (torchvision style) for a fresh one with ``num_classes``."""
     old = model.classifier[-1]
     model.classifier[-1] = nn.Linear(old.in_features, num_classes)
     return model
 
 
-def discriminative_groups(model: nn.Module, head: nn.Module, body_lr: float, head_lr: float) -> list[dict]:
+def _discriminative_groups(model: nn.Module, head: nn.Module, body_lr: float, head_lr: float) -> list[dict]:
     """Two optimizer parameter groups: the head at ``head_lr``, every other trainable parameter at ``body_lr``."""
     head_ids = {id(p) for p in head.parameters()}
     return [{"params": [p for p in model.parameters() if id(p) not in head_ids and p.requires_grad], "lr": body_lr},
             {"params": [p for p in head.parameters() if p.requires_grad], "lr": head_lr}]
 
 
-def unfreeze_last_blocks(blocks: Sequence[nn.Module], k: int, optimizer: torch.optim.Optimizer, lr: float) -> None:
+def _unfreeze_last_blocks(blocks: Sequence[nn.Module], k: int, optimizer: torch.optim.Optimizer, lr: float) -> None:
     """Make the last ``k`` blocks trainable (the others frozen) and hand newly trainable tensors to ``optimizer``."""
     n = len(blocks)
     for i, block in enumerate(blocks):
@@ -169,7 +169,7 @@ def fine_tune_variants(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any
 
     def fresh(seed):
         seed_everything(seed)
-        net = replace_classifier(copy.deepcopy(pretrained), 10)
+        net = _replace_classifier(copy.deepcopy(pretrained), 10)
         model = with_input_transform(net, s["image_size"])
         keep_bn_eval(model, only_frozen=False)  # BatchNorm statistics stay ImageNet's, as in the notebook
         return net, model
@@ -192,7 +192,7 @@ def fine_tune_variants(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any
 
     def discriminative(seed):
         net, model = fresh(seed)
-        opt = torch.optim.AdamW(discriminative_groups(model, net.classifier, s["lr"], s["head_lr"]))
+        opt = torch.optim.AdamW(_discriminative_groups(model, net.classifier, s["lr"], s["head_lr"]))
         return train_schedule(model, train_set, test_set, optimizer=opt, seed=seed, **common)["acc"]
 
     def gradual(seed):
@@ -203,7 +203,7 @@ def fine_tune_variants(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any
         opt = torch.optim.AdamW(net.classifier.parameters(), lr=s["head_lr"])
         schedule = stage_schedule(s["epochs"], s["unfreeze"])
         return train_schedule(model, train_set, test_set, optimizer=opt, seed=seed,
-                              on_epoch=lambda e: unfreeze_last_blocks(blocks, schedule[e], opt, s["lr"]),
+                              on_epoch=lambda e: _unfreeze_last_blocks(blocks, schedule[e], opt, s["lr"]),
                               **common)["acc"]
 
     methods: dict[str, Callable[[int], float]] = {"head-only": head_only, "full fine-tune": full,
@@ -223,7 +223,7 @@ def fine_tune_variants(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any
 
 # ---------------------------------------------------------------- 03: MiniLM vs TF-IDF
 
-class MeanPoolClassifier(nn.Module):
+class _MeanPoolClassifier(nn.Module):
     """A text encoder, mean-pooled over real tokens, with a linear head (notebook 03's classifier)."""
 
     def __init__(self, encoder: nn.Module, num_classes: int = 2):
@@ -270,7 +270,7 @@ def nlp_transfer(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | No
     for seed in seeds:
         seed_everything(seed)
         _, enc = load_text_encoder("minilm-l6")
-        model = MeanPoolClassifier(enc, 2)
+        model = _MeanPoolClassifier(enc, 2)
         rows = stratified_indices(train_pool.labels, n=k_ft, seed=seed)
         finetune(model, tok, train_pool.subset(rows), steps=s["finetune_steps"], lr=s["lr"], warmup=0.1,
                  batch_size=s["batch_size"], max_length=s["max_length"], seed=seed)
@@ -284,7 +284,7 @@ def nlp_transfer(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | No
 
 # ---------------------------------------------------------------- 04: distillation
 
-def kd_step(student: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
+def _kd_step(student: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
             teacher_logits: torch.Tensor, loss_fn: Callable) -> float:
     """One optimisation step of ``loss_fn(student(images), teacher_logits, labels)``; returns the loss."""
     student.train()
@@ -341,7 +341,7 @@ def distillation(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | No
     def score(loss_fn, seed, images, labels, logits, epochs):
         seed_everything(seed)
         student = SmallCNN(10, width=s["student_width"])
-        distill.train_student(student, images, labels, logits, kd_step, loss_fn, epochs=epochs,
+        distill.train_student(student, images, labels, logits, _kd_step, loss_fn, epochs=epochs,
                               batch_size=s["batch_size"], seed=seed)
         return accuracy(student, x_test, y_test)
 
@@ -411,7 +411,7 @@ def domain_adaptation(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any]
 
 # ---------------------------------------------------------------- 06: zero-shot
 
-def devise_step(projection: nn.Module, optimizer: torch.optim.Optimizer, features: torch.Tensor,
+def _devise_step(projection: nn.Module, optimizer: torch.optim.Optimizer, features: torch.Tensor,
                 targets: torch.Tensor, class_embeddings: torch.Tensor, temperature: float) -> float:
     """Cross-entropy over cosine similarities / temperature between projected images and class embeddings."""
     logits = F.normalize(projection(features), dim=1) @ F.normalize(class_embeddings, dim=1).T / temperature
@@ -461,7 +461,7 @@ def zero_shot(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | None 
     mask = torch.isin(test_y, unseen_t)
     accs = []
     for seed in seeds:
-        proj, _ = zs.fit_projection(devise_step, seen_x, train_y[keep], label_emb, epochs=s["epochs"], seed=seed)
+        proj, _ = zs.fit_projection(_devise_step, seen_x, train_y[keep], label_emb, epochs=s["epochs"], seed=seed)
         pred = unseen_t[_cosine_predict(zs.project(proj, test_x[mask]), label_emb[unseen_t])]
         accs.append(float((pred == test_y[mask]).float().mean()))
     names = ", ".join(FASHION_CLASSES[c] for c in unseen)
