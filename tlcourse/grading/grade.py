@@ -479,6 +479,8 @@ def _collect(out, cfg, job: _Job, scratch: pathlib.Path, exitcode, timed_out: bo
         sb = Sandbox.__new__(Sandbox)
         sb.dirs, sb.kind = [pathlib.Path(d) for d in info.get("dirs", [])], info.get("kind")
         sb.destroy() if sb.dirs else kill_pidfile_group(info.get("pidfile", ""))
+    if (scratch / "ipc-dir").exists():  # the kernel's socket folder, outside scratch (a killed child leaves it)
+        shutil.rmtree((scratch / "ipc-dir").read_text(), ignore_errors=True)
     result_path = scratch / "result.json"
     result = json.loads(result_path.read_text()) if result_path.exists() else None
     if timed_out:

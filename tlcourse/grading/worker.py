@@ -19,6 +19,7 @@ import shutil
 import signal
 import sqlite3
 import sys
+import tempfile
 import traceback
 
 from .._io import atomic_open
@@ -46,7 +47,7 @@ def _prepare(job: dict, scratch: pathlib.Path) -> dict:
     from .sandbox import Sandbox
 
     s, a = job["student"], job["assignment"]
-    for sub in ("home", "runtime", "ipython", "mpl", "ipc", "autograded", "jupyter/kernels/python3"):
+    for sub in ("home", "runtime", "ipython", "mpl", "autograded", "jupyter/kernels/python3"):
         (scratch / sub).mkdir(parents=True, exist_ok=True)
     dest = scratch / "submitted" / s / a
     dest.mkdir(parents=True, exist_ok=True)
@@ -79,6 +80,16 @@ def _prepare(job: dict, scratch: pathlib.Path) -> dict:
     return {"sandbox": sandbox}
 
 
+def _ipc_dir(scratch: pathlib.Path) -> pathlib.Path:
+    """A short folder for the kernel's IPC sockets: a unix socket path may not exceed 107 bytes,
+    and a scratch folder deep in an instructor's (or pytest's) tree easily does."""
+    link = scratch / "ipc-dir"
+    if not link.exists():
+        short = pathlib.Path(tempfile.mkdtemp(prefix="tlg-"))
+        link.write_text(str(short))
+    return pathlib.Path(link.read_text())
+
+
 def _config(job: dict, scratch: pathlib.Path):
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
@@ -105,7 +116,7 @@ def _config(job: dict, scratch: pathlib.Path):
         "GuardedExecute.events_path": str(scratch / "events.jsonl"),
         "GuardedExecute.sandbox_state": str(scratch / "sandbox.json"),
         "KernelManager.transport": "ipc",  # the kernel has no network, not even the parent's loopback
-        "KernelManager.ip": str(scratch / "ipc" / "kernel"),
+        "KernelManager.ip": str(_ipc_dir(scratch) / "k"),
         "Autograde.autograde_preprocessors": [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor,
                                               LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata],
     })
@@ -165,6 +176,8 @@ def run(job: dict) -> None:
     finally:
         if sandbox is not None:
             sandbox.destroy()
+        if (scratch / "ipc-dir").exists():
+            shutil.rmtree((scratch / "ipc-dir").read_text(), ignore_errors=True)
     events = scratch / "events.jsonl"
     if events.exists():
         result["events"] = [json.loads(line) for line in events.read_text().splitlines() if line.strip()]
