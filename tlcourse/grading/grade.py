@@ -61,7 +61,7 @@ class Limits:
     memory_mb: int = 4096
     nproc: int = 512
     max_output_bytes: int = 1_000_000
-    file_size_mb: int = 512
+    file_size_mb: int = 2048  # a converted SmolLM2 (notebook 03, cold cache) is ~540 MB
     submission_timeout: int | None = None  # wall clock for a whole submission; default 4 x cells x timeout
     guard: bool = True  # the kernel guard (kernel_guard.py); False only to show what it stops
 
