@@ -148,9 +148,10 @@ def kill_pidfile_group(pidfile: str | os.PathLike) -> None:
 def _ensure_cgroup(d: pathlib.Path, spec: dict) -> None:
     """Recreate the kernel's cgroup, limits included, if it vanished before the kernel joined it.
 
-    Seen in long pytest sessions: the folder the worker made was gone when the
-    launcher ran. Once a process is inside, a cgroup cannot be removed, so
-    only this window needs closing.
+    Seen only while the kernel could not start at all (its IPC socket path was
+    too long, since fixed in worker._ipc_dir): a later launch found the folder
+    gone. What removed it was not pinned down, so the launcher closes that
+    window; once a process is inside, a cgroup cannot be removed.
     """
     if d.is_dir():
         return
