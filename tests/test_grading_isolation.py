@@ -11,6 +11,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 
 import nbformat
 import pytest
@@ -77,6 +78,51 @@ def test_cgroup_process_limit_holds_for_root(tmp_path):
     assert not sb.dirs
 
 
+def test_a_killed_graders_cgroup_is_swept_and_a_live_ones_is_kept(tmp_path):
+    """A grading process killed with SIGKILL leaves its cgroup (and maybe a kernel) behind; the next run
+    removes both, whichever output folder it writes to, and leaves cgroups in use alone."""
+    from tlcourse.grading import sandbox
+
+    if not _can_isolate()["cgroup"]:
+        pytest.skip("cgroups are not writable here")
+    spec = tmp_path / "spec.json"
+    script = pathlib.Path(sandbox.__file__)
+    # the dead owner: a child makes a sandbox, starts a "kernel" in it, and dies without cleaning up
+    child = subprocess.run([sys.executable, "-c", f"""
+import json, subprocess, sys
+from tlcourse.grading.sandbox import Sandbox
+sb = Sandbox(nproc=20, memory_mb=256)
+open({str(spec)!r}, "w").write(json.dumps(sb.spec({str(tmp_path / "pid")!r}, 16, netns=False)))
+subprocess.Popen([sys.executable, {str(script)!r}, {str(spec)!r}, "--", "sleep", "600"], start_new_session=True,
+                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(json.dumps([str(d) for d in sb.dirs]))
+"""], capture_output=True, text=True, timeout=60)
+    assert child.returncode == 0, child.stderr
+    dead_dirs = [pathlib.Path(d) for d in json.loads(child.stdout)]
+    for _ in range(100):
+        if (tmp_path / "pid").exists():
+            break
+        time.sleep(0.05)
+    kernel = int((tmp_path / "pid").read_text())
+    live = sandbox.Sandbox(nproc=20, memory_mb=256)  # owned by this (live) process
+    try:
+        assert set(dead_dirs) <= set(sandbox.orphans())
+        assert not set(live.dirs) & set(sandbox.orphans())
+        removed = sandbox.sweep_orphans()
+        assert set(dead_dirs) <= set(removed)
+        assert not any(d.exists() for d in dead_dirs)
+        assert all(d.is_dir() for d in live.dirs), "a cgroup whose owner is alive was removed"
+        time.sleep(0.2)
+        state = pathlib.Path(f"/proc/{kernel}/stat")
+        assert not state.exists() or state.read_text().split(") ")[1][0] == "Z", "the orphaned kernel survived"
+    finally:
+        live.destroy()
+        try:
+            os.kill(kernel, 9)
+        except ProcessLookupError:
+            pass
+
+
 @pytest.mark.slow
 def test_runaway_cells_cost_only_their_cell(tmp_path):
     from tlcourse.grading import grade
@@ -86,6 +132,9 @@ def test_runaway_cells_cost_only_their_cell(tmp_path):
     for name, source in RUNAWAY.items():  # a student's own cell between two answered questions
         fc.write(fc.insert_after(fc.right(A), "q1_add", source), subs, name, A)
     fc.write(fc.insert_after(fc.right(A), "q1_add", PROBE), subs, "probe", A)
+    # two runaways in one notebook: the restart after the second must not replay the first
+    two = fc.insert_after(fc.right(A), "q1_add", RUNAWAY["os_exit"])
+    fc.write(fc.insert_after(two, "q1_add", RUNAWAY["loop_ignoring_interrupt"]), subs, "two_runaways", A)
     fc.write(fc.answered(fc.right(A), {"q1_add": "def add(a, b):\n    while True:\n        pass"}),
              subs, "loop_in_answer", A)
     original = {p: p.read_bytes() for p in subs.rglob("*.ipynb")}
@@ -93,7 +142,7 @@ def test_runaway_cells_cost_only_their_cell(tmp_path):
                  limits=Limits(cell_timeout=CELL_TIMEOUT, memory_mb=600, nproc=64, max_output_bytes=OUTPUT_CAP))
     by = {r.student: r for r in rows}
     assert {r.status for r in rows} == {"graded"}, {r.student: r.reason for r in rows if r.status != "graded"}
-    for name in RUNAWAY:
+    for name in [*RUNAWAY, "two_runaways"]:
         got = {q: by[name].by_question[q] for q in FULL}
         assert got == FULL, f"{name}: {got} ({by[name].reason})"
     # a runaway answer costs that question only
@@ -101,6 +150,8 @@ def test_runaway_cells_cost_only_their_cell(tmp_path):
     assert "timed out" in by["loop_ignoring_interrupt"].reason
     for name in ("os_exit", "segfault", "memory_blowup"):
         assert "killed the kernel" in by[name].reason, by[name].reason
+    assert all(w in by["two_runaways"].reason for w in ("timed out", "killed the kernel", "not replayed")), \
+        by["two_runaways"].reason
     flood = tmp_path / "out" / "autograded" / "output_flood" / A / f"{A}.ipynb"
     assert flood.stat().st_size < 20 * OUTPUT_CAP, "the output cap did not hold"
     probe_nb = nbformat.read(tmp_path / "out" / "autograded" / "probe" / A / f"{A}.ipynb", as_version=4)
@@ -114,7 +165,8 @@ def test_runaway_cells_cost_only_their_cell(tmp_path):
     if iso["cgroup"]:
         assert "tlcourse-grade-" in facts["cgroup"]
     assert {p: p.read_bytes() for p in subs.rglob("*.ipynb")} == original
-    assert not list(pathlib.Path("/sys/fs/cgroup/pids").glob("tlcourse-grade-*")), "a sandbox cgroup leaked"
+    from tlcourse.grading.sandbox import orphans
+    assert not orphans(), "a sandbox cgroup leaked"
 
 
 def test_one_run_per_output_folder_and_the_lock_dies_with_its_holder(tmp_path):

@@ -5,7 +5,9 @@
   cannot, the test cell is marked failed instead of being run.
 - A cell that runs past the timeout, or kills the kernel (``os._exit``, a
   segfault, the memory limit), gets an error output; the kernel is
-  restarted, the cells before it are replayed, and grading goes on.
+  restarted, the cells before it are replayed, and grading goes on. Cells
+  that failed the first time are not replayed: they would only fail again,
+  or repeat an earlier runaway (a second loop would cost a second timeout).
 - Output beyond a per-cell byte budget is dropped as it arrives, with a note.
 - After a failed cell, processes it left behind (a fork bomb) are killed.
 """
@@ -168,9 +170,12 @@ class GuardedExecute(Execute):
         self._restarts += 1
         try:
             self._restart()
+            skipped = sorted(i for i in self._failed_cells if i < index)
+            for i in skipped:
+                self._event("replay_skipped", i, f"failed the first time; not replayed before cell {index}")
             for i in range(index):
                 cell = cells[i]
-                if cell.cell_type == "code" and cell.source.strip():
+                if cell.cell_type == "code" and cell.source.strip() and i not in self._failed_cells:
                     if utils.is_grade(cell) and not self._guard_ok(i)[0]:
                         return False
                     self._execute_aside(copy.deepcopy(cell), i, store_history=True)
@@ -188,6 +193,7 @@ class GuardedExecute(Execute):
         self._check_assign_resources(resources)
         self._output_bytes: dict[int, int] = {}
         self._restarts = 0
+        self._failed_cells: set[int] = set()
         with self.setup_kernel():
             info = self.wait_for_reply(self.kc.kernel_info())
             self.nb.metadata["language_info"] = info["content"]["language_info"]
@@ -200,6 +206,8 @@ class GuardedExecute(Execute):
                     cell.outputs = [_error("GradingAborted", dead_reason)]
                     continue
                 self._run_cell(cell, index)
+                if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+                    self._failed_cells.add(index)
                 if getattr(self, "_needs_restart", ""):
                     failure, self._needs_restart = self._needs_restart, ""
                     if not self._recover(self.nb.cells, index):

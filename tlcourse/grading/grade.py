@@ -25,6 +25,7 @@ import fcntl
 import hashlib
 import io
 import json
+import logging
 import multiprocessing
 import os
 import pathlib
@@ -35,6 +36,8 @@ from dataclasses import asdict, dataclass, field
 
 from .._io import atomic_open
 from .config import assignments, grading_environment, load_config, make_api, repo_root
+
+log = logging.getLogger(__name__)
 
 STATUSES = ("graded", "failed", "skipped")
 GRADER_VERSION = "tlcourse-grade-2"  # part of each result's fingerprint: bump when grading changes
@@ -365,9 +368,11 @@ def grade(submissions: str | os.PathLike, out: str | os.PathLike = "grading", ro
 
 
 def _grade_locked(submissions, out, root, only, workers, limits, regrade) -> list[Row]:
-    from .sandbox import probe
+    from .sandbox import probe, sweep_orphans
 
     _clean_stale_scratch(out)
+    for gone in sweep_orphans():  # left by a killed run that wrote elsewhere
+        log.info("removed an orphaned sandbox cgroup: %s", gone)
     backup_gradebook(out)
     cfg = load_config(root, **{
         "CourseDirectory.source_directory": str(root / "solutions"),
@@ -515,7 +520,8 @@ def _keep_log(out: pathlib.Path, job: _Job, scratch: pathlib.Path) -> None:
 def _describe_events(events: list[dict]) -> list[str]:
     words = {"timeout": "timed out", "kernel_died": "killed the kernel", "guard_failed": "failed the integrity check",
              "output_capped": "output capped", "killed_strays": "left processes behind",
-             "gave_up": "kernel could not be restored", "replay_failed": "replay after a restart failed"}
+             "gave_up": "kernel could not be restored", "replay_failed": "replay after a restart failed",
+             "replay_skipped": "not replayed after a restart (they had failed)"}
     by_kind: dict[str, list[int]] = {}
     for e in events:
         by_kind.setdefault(e["event"], []).append(e["cell"])

@@ -27,6 +27,28 @@ import uuid
 
 CLONE_NEWNET = 0x40000000
 CGROUP_V1 = pathlib.Path("/sys/fs/cgroup")
+PREFIX = "tlcourse-grade-"
+# A cgroup of an unknown owner (another pid namespace, or named by an older
+# tlcourse) is removed only once it is this old and empty.
+FOREIGN_ORPHAN_AGE_S = 6 * 3600
+
+
+def _pid_namespace() -> str:
+    """An id for this pid namespace: cgroups are host-wide, pids are not."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "0"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _try_unshare_net() -> bool:
@@ -60,7 +82,8 @@ class Sandbox:
 
     def __init__(self, nproc: int, memory_mb: int, use_cgroup: bool = True):
         self.nproc, self.memory_mb = nproc, memory_mb
-        self.name = f"tlcourse-grade-{uuid.uuid4().hex[:12]}"
+        # the owner's pid is in the name, so a later run can tell an orphan from a cgroup in use
+        self.name = f"{PREFIX}{_pid_namespace()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.dirs: list[pathlib.Path] = []
         self.kind = None
         if use_cgroup:
@@ -134,6 +157,64 @@ class Sandbox:
                 except OSError:  # the last processes are still being reaped
                     time.sleep(0.05)
         self.dirs = []
+
+
+def _cgroup_bases() -> list[pathlib.Path]:
+    if (CGROUP_V1 / "pids").is_dir() and (CGROUP_V1 / "memory").is_dir():
+        return [CGROUP_V1 / "pids", CGROUP_V1 / "memory"]
+    if (CGROUP_V1 / "cgroup.controllers").exists():
+        return [CGROUP_V1]
+    return []
+
+
+def orphans() -> list[pathlib.Path]:
+    """Sandbox cgroups of this pid namespace whose owning grading process is gone.
+
+    A grading run removes its cgroups itself; these are what a run killed
+    with SIGKILL (or a crashed machine) left behind.
+    """
+    ns = _pid_namespace()
+    found = []
+    for base in _cgroup_bases():
+        for d in base.glob(PREFIX + "*"):
+            parts = d.name[len(PREFIX):].split("-")
+            if len(parts) == 3 and parts[0] == ns and parts[1].isdigit() and not _alive(int(parts[1])):
+                found.append(d)
+    return found
+
+
+def sweep_orphans() -> list[pathlib.Path]:
+    """Kill what runs in orphaned sandbox cgroups and remove them; returns what was removed.
+
+    Cgroups of this pid namespace go as soon as their owner is dead. Ones this
+    process cannot attribute (another pid namespace shares the cgroup tree, or
+    an older tlcourse named them) go only when empty and older than
+    FOREIGN_ORPHAN_AGE_S, since their owner may still be grading.
+    """
+    doomed = orphans()
+    now = time.time()
+    for base in _cgroup_bases():
+        for d in base.glob(PREFIX + "*"):
+            if d in doomed:
+                continue
+            parts = d.name[len(PREFIX):].split("-")
+            if len(parts) == 3 and parts[0] == _pid_namespace():
+                continue  # ours, owner alive
+            try:
+                old = now - d.stat().st_mtime > FOREIGN_ORPHAN_AGE_S
+                empty = not (d / "cgroup.procs").read_text().split()
+            except OSError:
+                continue
+            if old and empty:
+                doomed.append(d)
+    removed = []
+    for d in doomed:
+        sb = Sandbox.__new__(Sandbox)
+        sb.dirs, sb.kind = [d], None
+        sb.destroy()
+        if not d.exists():
+            removed.append(d)
+    return removed
 
 
 def kill_pidfile_group(pidfile: str | os.PathLike) -> None:
