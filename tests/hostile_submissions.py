@@ -231,3 +231,17 @@ def write_variants(released_path, dest_root, assignment: str, prefix: str = "hos
         nbformat.write(make(nb), path)
         students.append(student)
     return students
+
+
+# Runaway code a student's own cell may hold. Each must cost only the cell it is in.
+RUNAWAY_CELLS = {
+    "infinite_loop": "while True:\n    pass",
+    "loop_ignoring_interrupt": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
+    "os_exit": "import os\nos._exit(3)",
+    "segfault": "import ctypes\nctypes.string_at(0)",
+    "output_flood": "for _ in range(300):\n    print('x' * 1_000_000)",  # 300 MB
+    "memory_blowup": "hog = b'x' * (6 * 1024 ** 3)",  # past the 4 GB default limit
+    "fork_bomb": "import os\nwhile True:\n    os.fork()",
+    "thread_explosion": ("import threading, time\nwhile True:\n"
+                         "    threading.Thread(target=time.sleep, args=(600,), daemon=True).start()"),
+}

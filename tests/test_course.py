@@ -6,6 +6,13 @@ release made hostile (every test cell replaced by ``pass`` and every attack
 in tests/hostile_submissions.py prepended), a submission with a plausible
 wrong answer in every exercise, and a corrupt file. Grading the solution is its one execution: the autograded
 copy must show no error in any cell, which is what nbval would check.
+
+The cheapest notebook (06, about 20 s) also gets two runaway students: the
+solution with runaway cells of their own after the data-loading cell (a loop
+that ignores SIGINT, a segfault, a fork bomb, 300 MB of output; then os._exit,
+a thread explosion, a memory blow-up). Each runaway costs only its own cell:
+the kernel is restarted, the real state (data, encoder) is replayed, and they
+score what the solution scores.
 """
 from __future__ import annotations
 
@@ -17,12 +24,20 @@ import shutil
 import nbformat
 import pytest
 
-from hostile_submissions import all_attacks
+from hostile_submissions import RUNAWAY_CELLS, all_attacks
 from tlcourse.grading import grade, release_diff
+from tlcourse.grading.grade import Limits
 from tlcourse.grading.config import assignments
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ASSIGNMENTS = assignments(ROOT)
+RUNAWAY_ASSIGNMENT = "06_zero_shot"  # its slowest cell takes ~10 s, so a 60 s cell timeout is safe
+RUNAWAY_STUDENTS = {  # at most 3 restarts each (the executor's default limit per notebook)
+    "erin_runaway": ["loop_ignoring_interrupt", "segfault", "fork_bomb", "output_flood"],
+    "frank_runaway": ["os_exit", "thread_explosion", "memory_blowup"],
+}
+RUNAWAY_REASONS = {"erin_runaway": ["timed out", "killed the kernel", "output capped"],  # the fork bomb may kill it too
+                   "frank_runaway": ["killed the kernel", "too many threads"]}
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 
 
@@ -76,6 +91,13 @@ def test_course_is_in_sync_with_solutions():
     assert not diff, f"course/ is out of date in {diff}; run `tlcourse release`"
 
 
+def _first_code_after_imports(nb) -> int:
+    """Index of the second code cell (the first one after the imports): where the data is loaded."""
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    assert len(code) > 2 and "nbgrader" not in nb.cells[code[1]].metadata
+    return code[1]
+
+
 def _wrong_answers(assignment):
     path = ROOT / "tests" / "wrong_answers" / f"{assignment}.py"
     if not path.exists():
@@ -105,13 +127,25 @@ def test_grading_round_trip(assignment, tmp_path):
         nbformat.write(all_attacks(_nb(path)), path)  # unanswered: the tampering alone must earn nothing
     for path in (subs / "dave_corrupt" / assignment).glob("*.ipynb"):
         path.write_text(path.read_text()[:500])  # truncated JSON
+    runaway = assignment == RUNAWAY_ASSIGNMENT
+    if runaway:
+        for student, cases in RUNAWAY_STUDENTS.items():
+            for path in (ROOT / "solutions" / assignment).glob("*.ipynb"):
+                nb = _nb(path)
+                after = _first_code_after_imports(nb)
+                for offset, case in enumerate(cases, start=1):
+                    nb.cells.insert(after + offset, nbformat.v4.new_code_cell(RUNAWAY_CELLS[case]))
+                (subs / student / assignment).mkdir(parents=True)
+                nbformat.write(nb, subs / student / assignment / path.name)
     original = {p: p.read_bytes() for p in subs.rglob("*.ipynb")}
 
-    rows = grade(subs, out=tmp_path / "out", root=ROOT, only=[assignment])
+    limits = Limits(cell_timeout=60) if runaway else None
+    rows = grade(subs, out=tmp_path / "out", root=ROOT, only=[assignment], workers=2 if runaway else 1, limits=limits)
 
     by_student = {r.student: r for r in rows}
-    assert {s: r.status for s, r in by_student.items()} == {
-        "alice_solution": "graded", "bob_tampered": "graded", "carol_wrong": "graded", "dave_corrupt": "failed"}, {r.student: r.reason for r in rows}
+    expected_status = {"alice_solution": "graded", "bob_tampered": "graded", "carol_wrong": "graded",
+                       "dave_corrupt": "failed"} | ({s: "graded" for s in RUNAWAY_STUDENTS} if runaway else {})
+    assert {s: r.status for s, r in by_student.items()} == expected_status, {r.student: r.reason for r in rows}
     assert "not a readable notebook" in by_student["dave_corrupt"].reason
     alice, bob, carol = by_student["alice_solution"], by_student["bob_tampered"], by_student["carol_wrong"]
     autograded = [q for q in alice.by_question if q not in alice.needs_manual]
@@ -120,6 +154,13 @@ def test_grading_round_trip(assignment, tmp_path):
     assert set(alice.needs_manual) == {gid for gid, c in _grade_ids(_nb(next((ROOT / "solutions" / assignment).glob(
         "*.ipynb")))).items() if c.cell_type == "markdown" and c.metadata["nbgrader"].get("grade")}
     assert bob.score == 0, bob.by_question
+    for student in RUNAWAY_STUDENTS if runaway else ():  # a runaway costs its own cell, never a question
+        row = by_student[student]
+        assert row.by_question == alice.by_question, (student, row.by_question, row.reason)
+        assert all(word in row.reason for word in RUNAWAY_REASONS[student]), (student, row.reason)
+    if runaway:
+        flood = tmp_path / "out" / "autograded" / "erin_runaway" / assignment
+        assert sum(p.stat().st_size for p in flood.glob("*.ipynb")) < 20_000_000, "the output cap did not hold"
     # the solution executed from a fresh kernel without an error in any cell
     for path in (ROOT / "solutions" / assignment).glob("*.ipynb"):
         executed = _nb(tmp_path / "out" / "autograded" / "alice_solution" / assignment / path.name)

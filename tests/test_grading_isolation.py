@@ -16,6 +16,8 @@ import time
 import nbformat
 import pytest
 
+from hostile_submissions import RUNAWAY_CELLS
+
 HERE = pathlib.Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("grading_fixture_course", HERE / "fixtures/grading/fixture_course.py")
 fc = importlib.util.module_from_spec(_spec)
@@ -26,17 +28,7 @@ FULL = {"q1_add_tests": 2.0, "q2_normalize_tests": 3.0}
 CELL_TIMEOUT = 5
 OUTPUT_CAP = 100_000
 
-RUNAWAY = {
-    "infinite_loop": "while True:\n    pass",
-    "loop_ignoring_interrupt": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
-    "os_exit": "import os\nos._exit(3)",
-    "segfault": "import ctypes\nctypes.string_at(0)",
-    "output_flood": "for _ in range(300):\n    print('x' * 1_000_000)",  # 300 MB
-    "memory_blowup": "hog = b'x' * (3 * 1024 ** 3)",
-    "fork_bomb": "import os\nwhile True:\n    os.fork()",
-    "thread_explosion": ("import threading, time\nwhile True:\n"
-                         "    threading.Thread(target=time.sleep, args=(600,), daemon=True).start()"),
-}
+RUNAWAY = RUNAWAY_CELLS
 PROBE = """import json, os, socket, _socket
 facts = {"home": os.environ["HOME"], "cgroup": open("/proc/self/cgroup").read(),
          "interfaces": [name for _, name in socket.if_nameindex()]}

@@ -520,6 +520,7 @@ def _keep_log(out: pathlib.Path, job: _Job, scratch: pathlib.Path) -> None:
 def _describe_events(events: list[dict]) -> list[str]:
     words = {"timeout": "timed out", "kernel_died": "killed the kernel", "guard_failed": "failed the integrity check",
              "output_capped": "output capped", "killed_strays": "left processes behind",
+             "thread_explosion": "left too many threads running",
              "gave_up": "kernel could not be restored", "replay_failed": "replay after a restart failed",
              "replay_skipped": "not replayed after a restart (they had failed)"}
     by_kind: dict[str, list[int]] = {}
