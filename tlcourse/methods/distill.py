@@ -11,6 +11,8 @@ own ``step_fn`` and ``loss_fn``. This module holds what is plumbing:
 - :func:`transfer_labels`: hard targets for a partly labelled transfer set
   (true labels where known, the teacher's top class elsewhere);
 - :func:`train_student`: the mini-batch loop over in-memory tensors;
+- :class:`HintLoss` and :func:`train_hint`: feature-based distillation
+  (FitNets), a student layer regressed onto the teacher's cached features;
 - :func:`measure_latency`, :func:`size_on_disk`, :func:`results_table`,
   :func:`plot_tradeoff`: the cost side of distillation;
 - :func:`plot_temperature` and :func:`temperature_widget`: how temperature
@@ -148,6 +150,98 @@ def train_student(student: nn.Module, images: torch.Tensor, labels: torch.Tensor
             sched.step()
         losses.append(total / len(images))
     student.eval().to("cpu")
+    return losses
+
+
+# ---------------------------------------------------------------- feature-based distillation (FitNets)
+
+class HintLoss(nn.Module):
+    r"""The hint loss of `FitNets: Hints for Thin Deep Nets (ICLR 2015) <https://arxiv.org/abs/1412.6550>`_.
+
+    A student layer (the *guided* layer, :math:`v`) is trained to predict a
+    teacher layer (the *hint*, :math:`u`) through a learned regressor
+    :math:`r` that maps the student's width to the teacher's:
+
+    .. math::
+        \mathcal{L}_{\text{hint}} = \frac{1}{N\,d} \sum_{i=1}^{N} \big\lVert u(x_i) - r\big(v(x_i)\big) \big\rVert_2^2
+
+    (FitNets writes :math:`\tfrac12\lVert\cdot\rVert^2` per example; the mean
+    over examples and the :math:`d` teacher dimensions only rescales it). Here
+    :math:`r` is linear and the hint is the teacher's pooled penultimate
+    features, cached once like its logits; standardise them first
+    (:func:`standardize`) so that no single dimension dominates. The regressor
+    is trained with the student and thrown away afterwards.
+
+    Args:
+        student_dim (int): width of the student's guided layer.
+        teacher_dim (int): width of the teacher's hint.
+
+    Inputs: ``student_features`` (N, student_dim) and ``teacher_features`` (N, teacher_dim).
+    Output: a scalar.
+
+    Usage::
+
+        hint = HintLoss(student.feature_dim, f_teacher.shape[1])
+        loss = hint(student.features(images), standardize(f_teacher)[idx])
+    """
+
+    def __init__(self, student_dim: int, teacher_dim: int):
+        super().__init__()
+        self.regressor = nn.Linear(student_dim, teacher_dim)
+
+    def forward(self, student_features: torch.Tensor, teacher_features: torch.Tensor) -> torch.Tensor:
+        if student_features.shape[0] != teacher_features.shape[0]:
+            raise ValueError(f"{student_features.shape[0]} student rows but {teacher_features.shape[0]} teacher rows")
+        if teacher_features.shape[1] != self.regressor.out_features:
+            raise ValueError(f"the teacher's hint has {teacher_features.shape[1]} dimensions; this HintLoss was "
+                             f"made for {self.regressor.out_features}")
+        return F.mse_loss(self.regressor(student_features), teacher_features)
+
+
+def standardize(features: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Each column to zero mean and unit variance (over the rows given)."""
+    return (features - features.mean(0)) / (features.std(0) + eps)
+
+
+def train_hint(guided: nn.Module, images: torch.Tensor, teacher_features: torch.Tensor, *, epochs: int = 2,
+               batch_size: int = 64, lr: float = 3e-3, weight_decay: float = 1e-4, seed: int = 0,
+               device: torch.device | str | None = None) -> list[float]:
+    """FitNets stage 1: train ``guided`` (the student up to its guided layer) to predict the teacher's features.
+
+    Needs no labels: every transfer image is used. ``teacher_features`` are
+    standardised here. Returns the mean hint loss of each epoch (1.0 is what
+    predicting the mean would score). ``guided`` is left on the CPU in eval
+    mode; stage 2 then trains the whole student as usual (:func:`train_student`).
+    """
+    if len(images) != len(teacher_features):
+        raise ValueError(f"{len(images)} images but {len(teacher_features)} rows of teacher features")
+    device = torch.device(device) if device else pick_device()
+    seed_everything(seed)
+    target = standardize(teacher_features.detach().float()).to(device)
+    guided.to(device).train()
+    with torch.no_grad():
+        width = guided(images[:2].to(device)).shape[1]
+    hint = HintLoss(width, target.shape[1]).to(device)
+    params = list(guided.parameters()) + list(hint.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    per_epoch = (len(images) + batch_size - 1) // batch_size
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * per_epoch)
+    gen = torch.Generator().manual_seed(seed)
+    images = images.to(device)
+    losses = []
+    for _ in range(epochs):
+        perm = torch.randperm(len(images), generator=gen).to(device)
+        total = 0.0
+        for i in range(0, len(images), batch_size):
+            idx = perm[i:i + batch_size]
+            opt.zero_grad()
+            loss = hint(guided(images[idx]), target[idx])
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(images))
+    guided.eval().to("cpu")
     return losses
 
 
