@@ -7,7 +7,7 @@ in tests/hostile_submissions.py prepended), a submission with a plausible
 wrong answer in every exercise, and a corrupt file. Grading the solution is its one execution: the autograded
 copy must show no error in any cell, which is what nbval would check.
 
-The cheapest notebook (06, about 20 s) also gets two runaway students: the
+The cheapest notebook (06, about 20 s) also grades two runaway students, on their own: the
 solution with runaway cells of their own after the data-loading cell (a loop
 that ignores SIGINT, a segfault, a fork bomb, 300 MB of output; then os._exit,
 a thread explosion, a memory blow-up). Each runaway costs only its own cell:
@@ -128,6 +128,7 @@ def test_grading_round_trip(assignment, tmp_path):
     for path in (subs / "dave_corrupt" / assignment).glob("*.ipynb"):
         path.write_text(path.read_text()[:500])  # truncated JSON
     runaway = assignment == RUNAWAY_ASSIGNMENT
+    runaway_subs = tmp_path / "runaway_submissions"
     if runaway:
         for student, cases in RUNAWAY_STUDENTS.items():
             for path in (ROOT / "solutions" / assignment).glob("*.ipynb"):
@@ -135,12 +136,18 @@ def test_grading_round_trip(assignment, tmp_path):
                 after = _first_code_after_imports(nb)
                 for offset, case in enumerate(cases, start=1):
                     nb.cells.insert(after + offset, nbformat.v4.new_code_cell(RUNAWAY_CELLS[case]))
-                (subs / student / assignment).mkdir(parents=True)
-                nbformat.write(nb, subs / student / assignment / path.name)
-    original = {p: p.read_bytes() for p in subs.rglob("*.ipynb")}
+                (runaway_subs / student / assignment).mkdir(parents=True)
+                nbformat.write(nb, runaway_subs / student / assignment / path.name)
 
-    limits = Limits(cell_timeout=60) if runaway else None
-    rows = grade(subs, out=tmp_path / "out", root=ROOT, only=[assignment], workers=2 if runaway else 1, limits=limits)
+    def submitted():
+        return {p: p.read_bytes() for folder in (subs, runaway_subs) for p in folder.rglob("*.ipynb")}
+
+    original = submitted()
+
+    rows = grade(subs, out=tmp_path / "out", root=ROOT, only=[assignment])
+    if runaway:  # graded on their own: a fork bomb in a parallel worker once starved the solution's kernel
+        rows += grade(runaway_subs, out=tmp_path / "out_runaway", root=ROOT, only=[assignment],
+                      limits=Limits(cell_timeout=60))
 
     by_student = {r.student: r for r in rows}
     expected_status = {"alice_solution": "graded", "bob_tampered": "graded", "carol_wrong": "graded",
@@ -159,7 +166,7 @@ def test_grading_round_trip(assignment, tmp_path):
         assert row.by_question == alice.by_question, (student, row.by_question, row.reason)
         assert all(word in row.reason for word in RUNAWAY_REASONS[student]), (student, row.reason)
     if runaway:
-        flood = tmp_path / "out" / "autograded" / "erin_runaway" / assignment
+        flood = tmp_path / "out_runaway" / "autograded" / "erin_runaway" / assignment
         assert sum(p.stat().st_size for p in flood.glob("*.ipynb")) < 20_000_000, "the output cap did not hold"
     # the solution executed from a fresh kernel without an error in any cell
     for path in (ROOT / "solutions" / assignment).glob("*.ipynb"):
@@ -181,4 +188,4 @@ def test_grading_round_trip(assignment, tmp_path):
     assert exported["dave_corrupt"]["status"] == "failed" and exported["dave_corrupt"]["score"] == ""
     assert float(exported["alice_solution"]["score"]) == alice.score
     assert (tmp_path / "out" / "report" / f"{assignment}.png").stat().st_size > 0
-    assert {p: p.read_bytes() for p in subs.rglob("*.ipynb")} == original
+    assert submitted() == original
