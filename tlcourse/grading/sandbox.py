@@ -167,20 +167,25 @@ def _cgroup_bases() -> list[pathlib.Path]:
     return []
 
 
+def _owner_here(d: pathlib.Path) -> int | None:
+    """The pid of the process that made cgroup ``d``, if it was made in this pid namespace; else None."""
+    parts = d.name[len(PREFIX):].split("-")
+    if len(parts) == 3 and parts[0] == _pid_namespace() and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def _sandbox_cgroups() -> list[pathlib.Path]:
+    return [d for base in _cgroup_bases() for d in base.glob(PREFIX + "*")]
+
+
 def orphans() -> list[pathlib.Path]:
     """Sandbox cgroups of this pid namespace whose owning grading process is gone.
 
     A grading run removes its cgroups itself; these are what a run killed
     with SIGKILL (or a crashed machine) left behind.
     """
-    ns = _pid_namespace()
-    found = []
-    for base in _cgroup_bases():
-        for d in base.glob(PREFIX + "*"):
-            parts = d.name[len(PREFIX):].split("-")
-            if len(parts) == 3 and parts[0] == ns and parts[1].isdigit() and not _alive(int(parts[1])):
-                found.append(d)
-    return found
+    return [d for d in _sandbox_cgroups() if (pid := _owner_here(d)) is not None and not _alive(pid)]
 
 
 def sweep_orphans() -> list[pathlib.Path]:
@@ -193,20 +198,16 @@ def sweep_orphans() -> list[pathlib.Path]:
     """
     doomed = orphans()
     now = time.time()
-    for base in _cgroup_bases():
-        for d in base.glob(PREFIX + "*"):
-            if d in doomed:
-                continue
-            parts = d.name[len(PREFIX):].split("-")
-            if len(parts) == 3 and parts[0] == _pid_namespace():
-                continue  # ours, owner alive
-            try:
-                old = now - d.stat().st_mtime > FOREIGN_ORPHAN_AGE_S
-                empty = not (d / "cgroup.procs").read_text().split()
-            except OSError:
-                continue
-            if old and empty:
-                doomed.append(d)
+    for d in _sandbox_cgroups():
+        if d in doomed or _owner_here(d) is not None:
+            continue  # already doomed, or ours with its owner alive
+        try:
+            old = now - d.stat().st_mtime > FOREIGN_ORPHAN_AGE_S
+            empty = not (d / "cgroup.procs").read_text().split()
+        except OSError:
+            continue
+        if old and empty:
+            doomed.append(d)
     removed = []
     for d in doomed:
         sb = Sandbox.__new__(Sandbox)

@@ -215,34 +215,36 @@ def train_hint(guided: nn.Module, images: torch.Tensor, teacher_features: torch.
     """
     if len(images) != len(teacher_features):
         raise ValueError(f"{len(images)} images but {len(teacher_features)} rows of teacher features")
-    device = torch.device(device) if device else pick_device()
     seed_everything(seed)
-    target = standardize(teacher_features.detach().float()).to(device)
-    guided.to(device).train()
+    target = standardize(teacher_features.detach().float())
+    guided.train()
     with torch.no_grad():
-        width = guided(images[:2].to(device)).shape[1]
-    hint = HintLoss(width, target.shape[1]).to(device)
-    params = list(guided.parameters()) + list(hint.parameters())
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    per_epoch = (len(images) + batch_size - 1) // batch_size
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * per_epoch)
-    gen = torch.Generator().manual_seed(seed)
-    images = images.to(device)
-    losses = []
-    for _ in range(epochs):
-        perm = torch.randperm(len(images), generator=gen).to(device)
-        total = 0.0
-        for i in range(0, len(images), batch_size):
-            idx = perm[i:i + batch_size]
-            opt.zero_grad()
-            loss = hint(guided(images[idx]), target[idx])
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
-        losses.append(total / len(images))
-    guided.eval().to("cpu")
-    return losses
+        width = guided(images[:2]).shape[1]
+    model = _GuidedWithRegressor(guided, HintLoss(width, target.shape[1]))
+    # the usual loop, with the teacher's features standing in for both labels and logits
+    return train_student(model, images, target, target, _hint_step, model.hint, epochs=epochs,
+                         batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed, device=device)
+
+
+class _GuidedWithRegressor(nn.Module):
+    """The guided layers plus the hint regressor, so that one optimizer trains both."""
+
+    def __init__(self, guided: nn.Module, hint: HintLoss):
+        super().__init__()
+        self.guided, self.hint = guided, hint
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.guided(x)
+
+
+def _hint_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, targets: torch.Tensor,
+               _targets_again: torch.Tensor, hint: HintLoss) -> float:
+    model.train()
+    optimizer.zero_grad()
+    loss = hint(model(images), targets)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
 
 # ---------------------------------------------------------------- cost
