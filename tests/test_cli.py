@@ -44,3 +44,10 @@ def test_unknown_profile_is_a_clear_error(monkeypatch, capsys):
 def test_grade_rejects_a_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="student"):
         main(["grade", str(tmp_path / "nope"), "--out", str(tmp_path / "out")])
+
+
+@pytest.mark.parametrize("cpus", ["0", "-1"])
+def test_grade_rejects_a_cpu_quota_that_is_not_positive(tmp_path, capsys, cpus):
+    (tmp_path / "subs").mkdir()
+    assert main(["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--cpus", cpus]) == 2
+    assert "cpus must be a positive number of cores" in capsys.readouterr().out

@@ -38,6 +38,10 @@ RUNAWAY_STUDENTS = {  # at most 3 restarts each (the executor's default limit pe
 }
 RUNAWAY_REASONS = {"erin_runaway": ["timed out", "killed the kernel", "output capped"],  # the fork bomb may kill it too
                    "frank_runaway": ["killed the kernel", "too many threads"]}
+# The solution again, sorted between erin and frank: with 2 workers it is graded at the same time as erin's
+# busy loop and frank after it. Before each kernel's torch threads were capped at cores / workers, its
+# 2 s training cell took 50-60 s here (2 kernels x 2 OpenMP threads on 2 cores) and timed out.
+BESIDE_RUNAWAYS = "eve_solution"
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 
 
@@ -138,6 +142,7 @@ def test_grading_round_trip(assignment, tmp_path):
                     nb.cells.insert(after + offset, nbformat.v4.new_code_cell(RUNAWAY_CELLS[case]))
                 (runaway_subs / student / assignment).mkdir(parents=True)
                 nbformat.write(nb, runaway_subs / student / assignment / path.name)
+        shutil.copytree(ROOT / "solutions" / assignment, runaway_subs / BESIDE_RUNAWAYS / assignment)
 
     def submitted():
         return {p: p.read_bytes() for folder in (subs, runaway_subs) for p in folder.rglob("*.ipynb")}
@@ -145,13 +150,14 @@ def test_grading_round_trip(assignment, tmp_path):
     original = submitted()
 
     rows = grade(subs, out=tmp_path / "out", root=ROOT, only=[assignment])
-    if runaway:  # graded on their own: a fork bomb in a parallel worker once starved the solution's kernel
-        rows += grade(runaway_subs, out=tmp_path / "out_runaway", root=ROOT, only=[assignment],
+    if runaway:  # a short cell timeout, so the runaways' loops end soon, and 2 workers
+        rows += grade(runaway_subs, out=tmp_path / "out_runaway", root=ROOT, only=[assignment], workers=2,
                       limits=Limits(cell_timeout=60))
 
     by_student = {r.student: r for r in rows}
     expected_status = {"alice_solution": "graded", "bob_tampered": "graded", "carol_wrong": "graded",
-                       "dave_corrupt": "failed"} | ({s: "graded" for s in RUNAWAY_STUDENTS} if runaway else {})
+                       "dave_corrupt": "failed"} | ({s: "graded" for s in [*RUNAWAY_STUDENTS, BESIDE_RUNAWAYS]}
+                                                    if runaway else {})
     assert {s: r.status for s, r in by_student.items()} == expected_status, {r.student: r.reason for r in rows}
     assert "not a readable notebook" in by_student["dave_corrupt"].reason
     alice, bob, carol = by_student["alice_solution"], by_student["bob_tampered"], by_student["carol_wrong"]
@@ -165,15 +171,20 @@ def test_grading_round_trip(assignment, tmp_path):
         row = by_student[student]
         assert row.by_question == alice.by_question, (student, row.by_question, row.reason)
         assert all(word in row.reason for word in RUNAWAY_REASONS[student]), (student, row.reason)
-    if runaway:
+    if runaway:  # graded beside the runaways: no event, no point lost, no cell raising
+        eve = by_student[BESIDE_RUNAWAYS]
+        assert (eve.by_question, eve.reason) == (alice.by_question, ""), (eve.by_question, eve.reason)
         flood = tmp_path / "out_runaway" / "autograded" / "erin_runaway" / assignment
         assert sum(p.stat().st_size for p in flood.glob("*.ipynb")) < 20_000_000, "the output cap did not hold"
     # the solution executed from a fresh kernel without an error in any cell
-    for path in (ROOT / "solutions" / assignment).glob("*.ipynb"):
-        executed = _nb(tmp_path / "out" / "autograded" / "alice_solution" / assignment / path.name)
-        errors = [(i, o.get("ename"), o.get("evalue", "")[:200]) for i, c in enumerate(executed.cells)
-                  if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
-        assert not errors, f"{path.name}: cells raised when executed in order: {errors}"
+    executions = [(tmp_path / "out", "alice_solution")] + ([(tmp_path / "out_runaway", BESIDE_RUNAWAYS)]
+                                                           if runaway else [])
+    for out, student in executions:
+        for path in (ROOT / "solutions" / assignment).glob("*.ipynb"):
+            executed = _nb(out / "autograded" / student / assignment / path.name)
+            errors = [(i, o.get("ename"), o.get("evalue", "")[:200]) for i, c in enumerate(executed.cells)
+                      if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+            assert not errors, f"{student}, {path.name}: cells raised when executed in order: {errors}"
     for gid in expected_lost:
         assert carol.by_question[gid] < alice.by_question[gid], f"{gid}: the wrong answer kept full marks"
     source_cells = _grade_ids(_nb(next((ROOT / "solutions" / assignment).glob("*.ipynb"))))

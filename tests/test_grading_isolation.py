@@ -39,6 +39,8 @@ for label, connect in (("raw", lambda: _socket.socket().connect(("192.0.2.1", 80
         facts[label] = "connected"
     except OSError as exc:
         facts[label] = str(exc)
+from tlcourse.device import _cgroup_cpu_quota, set_threads
+facts.update(threads=set_threads(), cpu_quota=_cgroup_cpu_quota())  # what a notebook's set-up cell gets
 print("FACTS" + json.dumps(facts))"""
 
 
@@ -68,6 +70,74 @@ def test_cgroup_process_limit_holds_for_root(tmp_path):
     finally:
         sb.destroy()
     assert not sb.dirs
+
+
+SPINNERS = """import os, resource, sys, time
+t0 = time.monotonic()
+end = t0 + float(sys.argv[1])
+for _ in range(24):  # a fork bomb's CPU appetite, without its growth: 24 busy processes
+    if os.fork() == 0:
+        while time.monotonic() < end:
+            pass
+        os._exit(0)
+for _ in range(24):
+    os.wait()
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print((usage.ru_utime + usage.ru_stime) / (time.monotonic() - t0))"""
+CPU_SHARE = """import time
+t0, c0 = time.monotonic(), time.process_time()
+while time.monotonic() - t0 < 3:
+    pass
+print((time.process_time() - c0) / (time.monotonic() - t0))"""
+
+
+def _in_sandbox(sb, tmp_path, name: str, code: str, *args: str) -> subprocess.Popen:
+    """Start ``python -c code`` the way a grading kernel starts: through the launcher, in its own session."""
+    spec = tmp_path / f"{name}.json"
+    spec.write_text(json.dumps(sb.spec(tmp_path / f"{name}.pid", 16, netns=False)))
+    script = pathlib.Path(sys.modules["tlcourse.grading.sandbox"].__file__)
+    return subprocess.Popen([sys.executable, str(script), str(spec), "--", sys.executable, "-c", code, *args],
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _cores_used(proc: subprocess.Popen) -> float:
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    return float(out)
+
+
+def test_cpu_quota_keeps_a_fork_bomb_to_its_own_share(tmp_path):
+    """Each kernel gets cores / workers. A bomb of 24 busy processes uses its quota and no more, even on
+    an idle machine, and a kernel beside it keeps most of the CPU it gets alone."""
+    from tlcourse.grading.sandbox import Sandbox
+
+    if not _can_isolate()["cpu_quota"]:
+        pytest.skip("no writable cgroup cpu controller here; docs/GRADING.md states what that leaves open")
+    with pytest.raises(ValueError, match="cpus must be positive"):
+        Sandbox(nproc=20, memory_mb=256, cpus=0)
+    share = max(0.5, (os.cpu_count() or 1) / 2)  # two workers
+    bomb_sb = Sandbox(nproc=64, memory_mb=512, cpus=share)
+    victim_sb = Sandbox(nproc=20, memory_mb=256, cpus=share)
+    try:
+        assert bomb_sb.cpu_limited and bomb_sb.cpu_quota_us == round(share * bomb_sb.cpu_period_us)
+        quota_file = "cpu.cfs_quota_us" if bomb_sb.kind == "v1" else "cpu.max"
+        written = [d / quota_file for d in bomb_sb.dirs if (d / quota_file).exists()]
+        assert [int(f.read_text().split()[0]) for f in written] == [bomb_sb.cpu_quota_us]
+
+        alone = _cores_used(_in_sandbox(bomb_sb, tmp_path, "bomb", SPINNERS, "3"))
+        assert bomb_sb.throttled() > 0, "the bomb's processes were never throttled: no quota in force"
+        assert alone <= 1.15 * share + 0.05, f"the bomb used {alone:.2f} cores with a quota of {share}"
+
+        victim_alone = _cores_used(_in_sandbox(victim_sb, tmp_path, "victim", CPU_SHARE))
+        bomb = _in_sandbox(bomb_sb, tmp_path, "bomb2", SPINNERS, "4.5")
+        time.sleep(0.5)
+        beside_bomb = _cores_used(_in_sandbox(victim_sb, tmp_path, "victim2", CPU_SHARE))
+        _cores_used(bomb)
+        assert beside_bomb >= 0.5 * victim_alone, \
+            f"beside the bomb the kernel got {beside_bomb:.2f} of a core, alone {victim_alone:.2f}"
+    finally:
+        bomb_sb.destroy()
+        victim_sb.destroy()
 
 
 def test_a_killed_graders_cgroup_is_swept_and_a_live_ones_is_kept(tmp_path):
@@ -156,6 +226,10 @@ def test_runaway_cells_cost_only_their_cell(tmp_path):
         assert facts["interfaces"] == ["lo"] and "unreachable" in facts["raw"].lower(), facts
     if iso["cgroup"]:
         assert "tlcourse-grade-" in facts["cgroup"]
+    cores = os.cpu_count() or 1  # two workers: each kernel's torch gets half the cores, never all of them
+    assert facts["threads"] == max(1, cores // 2), facts
+    if iso["cpu_quota"]:
+        assert facts["cpu_quota"] == pytest.approx(cores / 2), facts
     assert {p: p.read_bytes() for p in subs.rglob("*.ipynb")} == original
     from tlcourse.grading.sandbox import orphans
     assert not orphans(), "a sandbox cgroup leaked"

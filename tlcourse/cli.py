@@ -85,7 +85,8 @@ def cmd_grade(args) -> int:
     """Exit 0 when every submission was graded or skipped, 1 when any failed, 2 when grading could not start."""
     from .grading import grade, summary
     from .grading.grade import GradingBusy, Limits
-    limits = Limits(memory_mb=args.memory_mb, nproc=args.max_processes, cell_timeout=args.cell_timeout)
+    limits = Limits(memory_mb=args.memory_mb, nproc=args.max_processes, cell_timeout=args.cell_timeout,
+                    cpus=args.cpus)
     try:
         rows = grade(args.submissions, out=args.out, only=args.assignment or None, workers=args.workers,
                      limits=limits, regrade=args.regrade)
@@ -129,6 +130,8 @@ def main(argv=None) -> int:
     g.add_argument("--cell-timeout", type=int, default=None, help="seconds per cell (default: nbgrader_config.py)")
     g.add_argument("--memory-mb", type=int, default=4096, help="memory limit per kernel (default 4096)")
     g.add_argument("--max-processes", type=int, default=512, help="processes+threads per kernel (default 512)")
+    g.add_argument("--cpus", type=float, default=None,
+                   help="CPU cores per kernel, a cgroup quota (default: the machine's cores / workers)")
     g.set_defaults(func=cmd_grade)
     s = sub.add_parser("site", help="build the static HTML course site (public, or --instructor)")
     s.add_argument("--instructor", action="store_true",

@@ -73,8 +73,65 @@ def make_grad_scaler(device: torch.device, enabled: bool = True):
     return None
 
 
+def _cgroup_cpu_quota(proc_cgroup: str = "/proc/self/cgroup", root: str = "/sys/fs/cgroup") -> float | None:
+    """The tightest CPU quota, in cores, on this process's cgroup and its ancestors (None if none).
+
+    A container started with ``--cpus 2``, or a grading sandbox, sets one; the
+    affinity mask still shows every core of the host.
+    """
+    try:
+        lines = open(proc_cgroup).read().splitlines()
+    except OSError:
+        return None
+    quotas = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # cgroup v2 (under unified/ on a hybrid host): cpu.max is "quota period"
+            pure_v2 = os.path.exists(os.path.join(root, "cgroup.controllers"))
+            base, files = (root if pure_v2 else os.path.join(root, "unified")), ("cpu.max",)
+        elif "cpu" in controllers.split(","):  # v1, maybe mounted as cpu,cpuacct
+            base, files = os.path.join(root, controllers), ("cpu.cfs_quota_us", "cpu.cfs_period_us")
+        else:
+            continue
+        rel = path.strip("/")
+        while True:
+            d = os.path.join(base, rel)
+            try:
+                if len(files) == 1:
+                    quota, period = open(os.path.join(d, files[0])).read().split()
+                else:
+                    quota, period = (open(os.path.join(d, f)).read().strip() for f in files)
+                if quota not in ("max", "-1"):
+                    quotas.append(int(quota) / int(period))
+            except (OSError, ValueError):
+                pass
+            if not rel:
+                break
+            rel = os.path.dirname(rel)
+    return min(quotas) if quotas else None
+
+
+def available_cpus() -> int:
+    """Cores this process may use: its affinity mask, capped by any cgroup CPU quota (at least 1)."""
+    cores = len(os.sched_getaffinity(0))
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        cores = min(cores, max(1, int(quota)))  # 1.5 cores of quota: 1 thread, which is never throttled
+    return max(1, cores)
+
+
 def set_threads(n: int | None = None) -> int:
-    """Cap torch's CPU threads (``$TLCOURSE_THREADS`` or the cores available)."""
-    n = n or int(os.environ.get("TLCOURSE_THREADS", "0") or 0) or len(os.sched_getaffinity(0))
-    torch.set_num_threads(max(1, n))
+    """Cap torch's CPU threads: ``n``, else ``$TLCOURSE_THREADS``, else ``$OMP_NUM_THREADS``, else
+    :func:`available_cpus`. More threads than cores (two graders on one machine, a container's quota)
+    makes torch many times slower, not faster."""
+    env = os.environ.get("TLCOURSE_THREADS", "").strip()
+    if not n and env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"TLCOURSE_THREADS must be a positive integer, got {env!r}; unset it to use every core")
+        n = int(env)
+    omp = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if not n and omp.isdigit() and int(omp) > 0:  # "4,2" (nested) and other forms are OpenMP's business
+        n = int(omp)
+    n = n or available_cpus()
+    torch.set_num_threads(n)
     return torch.get_num_threads()

@@ -63,6 +63,7 @@ class Limits:
     cell_timeout: int | None = None
     memory_mb: int = 4096
     nproc: int = 512
+    cpus: float | None = None  # CPU cores per kernel, a cgroup quota; None: the machine's cores / workers
     max_output_bytes: int = 1_000_000
     file_size_mb: int = 2048  # a converted SmolLM2 (notebook 03, cold cache) is ~540 MB
     submission_timeout: int | None = None  # wall clock for a whole submission; default 4 x cells x timeout
@@ -349,6 +350,8 @@ def grade(submissions: str | os.PathLike, out: str | os.PathLike = "grading", ro
         raise FileNotFoundError(f"{submissions} is not a folder. Expected SUBMISSIONS/<student>/<assignment>/*.ipynb.")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    if limits is not None and limits.cpus is not None and not limits.cpus > 0:
+        raise ValueError(f"cpus must be a positive number of cores per kernel (e.g. 1.5), got {limits.cpus}")
     limits = dataclasses.replace(limits) if limits else Limits()  # resolved below; the caller's stays as given
     out = pathlib.Path(out).resolve()
     if out == submissions or submissions in out.parents or out in submissions.parents:
@@ -389,6 +392,8 @@ def _grade_locked(submissions, out, root, only, workers, limits, regrade) -> lis
     isolation = probe()
     cache_dir, torch_home, mpl_cache = _default_cache_dirs()
     threads = max(1, (os.cpu_count() or 1) // workers)
+    # a quota per kernel, so a fork bomb takes its own share of the CPU and no one else's
+    cpus = limits.cpus or (os.cpu_count() or 1) / workers
     per_assignment: dict[str, dict] = {}
     for a in sorted({j.assignment for j in jobs}):
         gen = api.generate_assignment(a, force=True)
@@ -427,7 +432,7 @@ def _grade_locked(submissions, out, root, only, workers, limits, regrade) -> lis
             "root": str(root), "student": job.student, "assignment": job.assignment, "submission_dir": str(dest),
             "template_db": str(info["template"]), "trusted_imports": info["imports"], "isolation": isolation,
             "cell_timeout": limits.cell_timeout, "memory_mb": limits.memory_mb, "nproc": limits.nproc,
-            "max_output_bytes": limits.max_output_bytes, "file_size_mb": limits.file_size_mb,
+            "cpus": cpus, "max_output_bytes": limits.max_output_bytes, "file_size_mb": limits.file_size_mb,
             "guard": limits.guard, "cache_dir": cache_dir, "mpl_cache": mpl_cache, "torch_home": torch_home,
             "threads": threads, "deadline_s": timeout}))
     rows += _run_workers(pending, out, cfg, workers)

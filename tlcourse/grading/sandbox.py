@@ -4,9 +4,10 @@ Two halves, standard library only (the launcher runs as a script, so
 starting a kernel never imports torch through ``tlcourse/__init__``):
 
 - :class:`Sandbox`, used by the grading worker: creates a cgroup (v1 or v2)
-  with a process/thread limit (``pids.max``) and a memory limit, and later
-  kills everything in it. A cgroup limit holds for root too, unlike
-  ``RLIMIT_NPROC``. Where cgroups are not writable it falls back to rlimits
+  with a process/thread limit (``pids.max``), a memory limit and, where the
+  ``cpu`` controller is there, a CPU quota (so a fork bomb cannot starve the
+  kernels graded beside it), and later kills everything in it. A cgroup
+  limit holds for root too, unlike ``RLIMIT_NPROC``. Where cgroups are not writable it falls back to rlimits
   (``RLIMIT_NPROC``, ``RLIMIT_AS``), which bind only a non-root user.
 - the launcher (``python sandbox.py SPEC.json -- CMD ...``), named in the
   grading kernelspec: joins the cgroup, sets rlimits (no core files, a file
@@ -60,28 +61,49 @@ def _try_unshare_net() -> bool:
 
 
 def probe() -> dict:
-    """What isolation this machine allows: {'cgroup': 'v1'|'v2'|None, 'netns': bool, 'root': bool}."""
+    """What isolation this machine allows.
+
+    {'cgroup': 'v1'|'v2'|None, 'cpu_quota': bool, 'netns': bool, 'root': bool}
+    """
     netns = False
     pid = os.fork()
     if pid == 0:  # probe in a throwaway child so this process keeps its network
         os._exit(0 if _try_unshare_net() else 1)
     _, status = os.waitpid(pid, 0)
     netns = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-    cgroup = None
+    cgroup, cpu_quota = None, False
     try:
-        probe_sb = Sandbox(nproc=64, memory_mb=256)
-        cgroup = probe_sb.kind
+        probe_sb = Sandbox(nproc=64, memory_mb=256, cpus=1)
+        cgroup, cpu_quota = probe_sb.kind, probe_sb.cpu_limited
         probe_sb.destroy()
     except OSError:
         pass
-    return {"cgroup": cgroup, "netns": netns, "root": os.geteuid() == 0}
+    return {"cgroup": cgroup, "cpu_quota": cpu_quota, "netns": netns, "root": os.geteuid() == 0}
+
+
+def _cpu_period_us(parent: pathlib.Path) -> int:
+    for name in ("cpu.cfs_period_us", "cpu.max"):
+        try:
+            return int((parent / name).read_text().split()[-1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return 100_000
 
 
 class Sandbox:
-    """A cgroup holding one kernel (and anything it spawns)."""
+    """A cgroup holding one kernel (and anything it spawns).
 
-    def __init__(self, nproc: int, memory_mb: int, use_cgroup: bool = True):
-        self.nproc, self.memory_mb = nproc, memory_mb
+    ``cpus`` caps the CPU time of everything in it together, in cores (1.5
+    means 150 ms of CPU per 100 ms); None leaves CPU unlimited. The cap is
+    best effort: ``cpu_limited`` says whether it could be set.
+    """
+
+    def __init__(self, nproc: int, memory_mb: int, use_cgroup: bool = True, cpus: float | None = None):
+        if cpus is not None and cpus <= 0:
+            raise ValueError(f"cpus must be positive (cores per sandbox) or None for no limit, got {cpus}")
+        self.nproc, self.memory_mb, self.cpus = nproc, memory_mb, cpus
+        self.cpu_limited = False
+        self.cpu_quota_us = self.cpu_period_us = None
         # the owner's pid is in the name, so a later run can tell an orphan from a cgroup in use
         self.name = f"{PREFIX}{_pid_namespace()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.dirs: list[pathlib.Path] = []
@@ -101,6 +123,8 @@ class Sandbox:
                 self.dirs.append(mem)
                 (mem / "memory.limit_in_bytes").write_text(str(self.memory_mb * 2**20))
                 self.kind = "v1"
+                if self.cpus and (CGROUP_V1 / "cpu").is_dir():
+                    self._limit_cpu_v1(CGROUP_V1 / "cpu")
             elif v2.exists() and {"pids", "memory"} <= set(v2.read_text().split()):
                 d = CGROUP_V1 / self.name
                 d.mkdir()
@@ -108,15 +132,54 @@ class Sandbox:
                 (d / "pids.max").write_text(str(self.nproc))
                 (d / "memory.max").write_text(str(self.memory_mb * 2**20))
                 self.kind = "v2"
+                if self.cpus and (d / "cpu.max").exists():  # absent unless the parent delegates "cpu"
+                    self._set_quota(CGROUP_V1)
+                    try:
+                        (d / "cpu.max").write_text(f"{self.cpu_quota_us} {self.cpu_period_us}")
+                        self.cpu_limited = True
+                    except OSError:  # the other limits still hold
+                        self.cpu_quota_us = self.cpu_period_us = None
         except OSError:
             self.destroy()
             self.kind = None
 
+    def _set_quota(self, parent: pathlib.Path) -> None:
+        self.cpu_period_us = _cpu_period_us(parent)
+        self.cpu_quota_us = max(1000, round(self.cpus * self.cpu_period_us))
+
+    def _limit_cpu_v1(self, base: pathlib.Path) -> None:
+        """The CPU quota lives in a third hierarchy; without it the other limits still hold."""
+        cpu = base / self.name
+        try:
+            cpu.mkdir()
+        except OSError:
+            return
+        try:
+            self._set_quota(base)
+            (cpu / "cpu.cfs_period_us").write_text(str(self.cpu_period_us))
+            (cpu / "cpu.cfs_quota_us").write_text(str(self.cpu_quota_us))
+        except OSError:
+            cpu.rmdir()
+            self.cpu_quota_us = self.cpu_period_us = None
+            return
+        self.dirs.append(cpu)
+        self.cpu_limited = True
+
     def spec(self, pidfile: str | os.PathLike, file_size_mb: int, netns: bool) -> dict:
         """What the launcher needs to confine the kernel."""
         return {"procs_files": [str(d / "cgroup.procs") for d in self.dirs], "nproc": self.nproc,
-                "memory_mb": self.memory_mb, "file_size_mb": file_size_mb, "netns": netns,
-                "pidfile": str(pidfile)}
+                "memory_mb": self.memory_mb, "cpu_quota_us": self.cpu_quota_us, "cpu_period_us": self.cpu_period_us,
+                "file_size_mb": file_size_mb, "netns": netns, "pidfile": str(pidfile)}
+
+    def throttled(self) -> int:
+        """How many CPU periods the quota has throttled this sandbox so far (0 without a quota)."""
+        for d in self.dirs:
+            try:
+                stat = dict(line.split() for line in (d / "cpu.stat").read_text().splitlines())
+            except (OSError, ValueError):
+                continue
+            return int(stat.get("nr_throttled", 0))
+        return 0
 
     def pids(self) -> set[int]:
         found: set[int] = set()
@@ -161,7 +224,7 @@ class Sandbox:
 
 def _cgroup_bases() -> list[pathlib.Path]:
     if (CGROUP_V1 / "pids").is_dir() and (CGROUP_V1 / "memory").is_dir():
-        return [CGROUP_V1 / "pids", CGROUP_V1 / "memory"]
+        return [CGROUP_V1 / c for c in ("pids", "memory", "cpu") if (CGROUP_V1 / c).is_dir()]
     if (CGROUP_V1 / "cgroup.controllers").exists():
         return [CGROUP_V1]
     return []
@@ -241,6 +304,9 @@ def _ensure_cgroup(d: pathlib.Path, spec: dict) -> None:
     d.mkdir(exist_ok=True)
     limits = {"pids.max": str(spec["nproc"]), "memory.limit_in_bytes": str(spec["memory_mb"] * 2**20),
               "memory.max": str(spec["memory_mb"] * 2**20)}
+    if spec.get("cpu_quota_us"):
+        limits.update({"cpu.cfs_period_us": str(spec["cpu_period_us"]), "cpu.cfs_quota_us": str(spec["cpu_quota_us"]),
+                       "cpu.max": f"{spec['cpu_quota_us']} {spec['cpu_period_us']}"})
     for name, value in limits.items():
         if (d / name).exists():
             (d / name).write_text(value)

@@ -57,7 +57,7 @@ def _prepare(job: dict, scratch: pathlib.Path) -> dict:
     for font_cache in pathlib.Path(job["mpl_cache"]).glob("fontlist-*.json"):  # else each kernel rebuilds it
         shutil.copyfile(font_cache, scratch / "mpl" / font_cache.name)
     iso = job["isolation"]
-    sandbox = Sandbox(job["nproc"], job["memory_mb"], use_cgroup=bool(iso.get("cgroup")))
+    sandbox = Sandbox(job["nproc"], job["memory_mb"], use_cgroup=bool(iso.get("cgroup")), cpus=job.get("cpus"))
     pidfile = scratch / "kernel.pid"
     with atomic_open(scratch / "sandbox.json", "w") as fh:
         json.dump({"dirs": [str(d) for d in sandbox.dirs], "kind": sandbox.kind, "pidfile": str(pidfile)}, fh)
@@ -73,6 +73,7 @@ def _prepare(job: dict, scratch: pathlib.Path) -> dict:
         "IPYTHONDIR": str(scratch / "ipython"), "MPLCONFIGDIR": str(scratch / "mpl"),
         "TLCOURSE_CACHE": job["cache_dir"], "TORCH_HOME": job["torch_home"], "TLCOURSE_PROFILE": "quick",
         "MPLBACKEND": "Agg", "OMP_NUM_THREADS": str(job["threads"]), "MKL_NUM_THREADS": str(job["threads"]),
+        "TLCOURSE_THREADS": str(job["threads"]),  # what set_threads() in the notebooks then uses
         "TLCOURSE_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     })
