@@ -12,7 +12,7 @@ both ways in one run, side by side:
 Prints the ratio of wall times, seconds per submission each way and
 tlcourse's per-submission overhead (process-seconds per submission minus
 nbgrader's seconds per submission), checks both gave the same scores, and
-writes benchmarks/out/grading_throughput.json. By default it uses the small
+writes docs/results/grading_throughput.json (for docs/RESULTS.md). By default it uses the small
 fixture course in tests/fixtures/grading; ``--root``/``--assignment`` pick a
 real one (``--full`` only raises K).
 
@@ -25,7 +25,6 @@ import copy
 import json
 import os
 import pathlib
-import platform
 import shutil
 import subprocess
 import sys
@@ -97,6 +96,10 @@ def _tlcourse(root: pathlib.Path, assignment: str, subs: pathlib.Path, work: pat
 
 
 def run(k: int, workers: int, root: pathlib.Path, assignment: str, out: pathlib.Path) -> dict:
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+    from _common import machine, uptime_line
+
+    started, t0, uptime_before = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), time.perf_counter(), uptime_line()
     with tempfile.TemporaryDirectory(prefix="tlcourse-grading-bench-") as tmp:
         work = pathlib.Path(tmp)
         subs = work / "submissions"
@@ -112,8 +115,9 @@ def run(k: int, workers: int, root: pathlib.Path, assignment: str, out: pathlib.
         "tlcourse_overhead_s_per_submission": round(ours_s * workers / k - per_base, 2),
         "same_scores": base_scores == our_scores, "scores": {"nbgrader": base_scores, "tlcourse": our_scores},
         "kinds": kinds,
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-                    "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]},
+        "machine": {**machine(), "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]},
+        "started_utc": started, "elapsed_s": round(time.perf_counter() - t0, 1), "profile": "quick",
+        "uptime_before": uptime_before, "uptime_after": uptime_line(),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     from tlcourse._io import atomic_open
@@ -129,7 +133,7 @@ def main(argv=None) -> int:
     ap.add_argument("--full", action="store_true", help="a class-sized K")
     ap.add_argument("--root", type=pathlib.Path, default=FIXTURE, help="course root (default: the test fixture)")
     ap.add_argument("--assignment", default="01_tiny")
-    ap.add_argument("--json", type=pathlib.Path, default=REPO / "benchmarks" / "out" / "grading_throughput.json")
+    ap.add_argument("--json", type=pathlib.Path, default=REPO / "docs" / "results" / "grading_throughput.json")
     args = ap.parse_args(argv)
     k = args.k or (40 if args.full else 8)
     r = run(k, args.workers, args.root.resolve(), args.assignment, args.json)

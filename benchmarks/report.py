@@ -263,24 +263,19 @@ def cache_section(d: dict) -> list[str]:
             f"(max difference {r['max_head_weight_difference']:.1e}).", "", _when(d)]
 
 
-def _scalar_rows(obj: dict, prefix: str = "") -> list[list]:
-    rows = []
-    for k, v in obj.items():
-        if isinstance(v, dict) and {"median", "min", "max"} <= set(v):
-            rows.append([prefix + k, _mmm(v, "{:.3g}")])
-        elif isinstance(v, dict):
-            rows += _scalar_rows(v, f"{prefix}{k}.")
-        elif isinstance(v, (int, float, str, bool)) and not isinstance(v, list):
-            rows.append([prefix + k, f"{v:.3g}" if isinstance(v, float) else v])
-    return rows
-
-
-def generic_section(title: str, d: dict) -> list[str]:
-    out = [f"## {title}", ""]
-    for i, r in enumerate(d.get("rows") or []):
-        out += [_table(["quantity", "value"], _scalar_rows(r)), ""]
-    out.append(_when(d))
-    return out
+def grading_section(d: dict) -> list[str]:
+    course = "the test fixture course" if "fixtures" in d.get("root", "") else "the course"
+    return ["## Grading throughput", "",
+            f"{d['k']} submissions of `{d['assignment']}` ({course}; half solutions, half untouched releases), "
+            "graded both ways in one run.", "",
+            _table(["method", "wall s", "s / submission"],
+                   [["nbgrader autograde, one call per student (baseline)", f"{d['nbgrader_cli_s']:.1f}",
+                     f"{d['nbgrader_s_per_submission']:.2f}"],
+                    [f"`tlcourse grade`, {d['workers']} workers (sandbox, guard)", f"{d['tlcourse_s']:.1f}",
+                     f"{d['tlcourse_s_per_submission']:.2f}"]]), "",
+            f"**Ratio nbgrader / tlcourse: {d['ratio_nbgrader_over_tlcourse']:.2f}x.** Same scores both ways: "
+            f"{d['same_scores']}. tlcourse's overhead per submission (process-seconds minus nbgrader's seconds): "
+            f"{d['tlcourse_overhead_s_per_submission']:+.2f} s.", "", _when(d)]
 
 
 def gpu_section(d: dict) -> list[str]:
@@ -330,7 +325,7 @@ def build(results: pathlib.Path, out: pathlib.Path) -> str:
     sections = [("transfer_gains", lambda d: transfer_section(d, results, rel)),
                 ("course_runtime", lambda d: course_runtime_section(d, results, rel)),
                 ("fit_overhead", fit_section), ("feature_cache", cache_section),
-                ("grading_throughput", lambda d: generic_section("Grading throughput", d)),
+                ("grading_throughput", grading_section),
                 ("gpu", gpu_section)]
     missing = []
     for name, fn in sections:
