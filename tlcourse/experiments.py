@@ -307,8 +307,11 @@ def distillation(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | No
     transfer set), the student alone trains on those labelled images for the
     same number of steps, and a hard pseudo-label student (the teacher's top
     class on the unlabelled images, plain cross-entropy) separates the gain of
-    the extra images from the gain of the soft targets. Otherwise both
-    students see every image with its true label.
+    the extra images from the gain of the soft targets. A FitNets student
+    (notebook 04, section 9) then gets the same number of steps as the
+    distilled one: half its epochs fit the teacher's features with the hint
+    loss, the rest use the KD loss. Otherwise both students see every image
+    with its true label.
     """
     from .backbones import load_backbone
     from .checks.distillation import reference_kd_loss
@@ -338,9 +341,13 @@ def distillation(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | No
     def kd(student_logits, t_logits, labels):
         return reference_kd_loss(student_logits, t_logits, labels, T, alpha)
 
-    def score(loss_fn, seed, images, labels, logits, epochs):
+    def score(loss_fn, seed, images, labels, logits, epochs, hint=None):
         seed_everything(seed)
         student = SmallCNN(10, width=s["student_width"])
+        if hint is not None:  # FitNets stage 1 on every image, no labels: the pooled features fit the teacher's
+            teacher_features, hint_epochs = hint
+            distill.train_hint(student.features, images, teacher_features, epochs=hint_epochs,
+                               batch_size=s["batch_size"], seed=seed)
         distill.train_student(student, images, labels, logits, _kd_step, loss_fn, epochs=epochs,
                               batch_size=s["batch_size"], seed=seed)
         return accuracy(student, x_test, y_test)
@@ -360,13 +367,16 @@ def distillation(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | No
         raise RuntimeError("sizes name a labelled count but tlcourse.methods.distill has no transfer_labels(); "
                            "update tlcourse or drop 'labelled' from the sizes")
     epochs_alone = epochs * len(x_train) // labelled  # the same number of optimizer steps on fewer images
-    alone, pseudo, distilled = [], [], []
+    hint_epochs = epochs // 2
+    alone, pseudo, distilled, hinted = [], [], [], []
     for seed in seeds:
         lab = torch.as_tensor(stratified_indices(y_train.numpy(), n=labelled, seed=seed))
         y_transfer = distill.transfer_labels(y_train, teacher_logits, lab)
         alone.append(score(hard, seed, x_train[lab], y_train[lab], teacher_logits[lab], epochs_alone))
         pseudo.append(score(hard, seed, x_train, y_transfer, teacher_logits, epochs))
         distilled.append(score(kd, seed, x_train, y_transfer, teacher_logits, epochs))
+        hinted.append(score(kd, seed, x_train, y_transfer, teacher_logits, epochs - hint_epochs,
+                            hint=(f_student, hint_epochs)))
     seconds = time.perf_counter() - t0
     setting = (f"Fashion-MNIST, {labelled} labelled of {s['train']} student images, {epochs} epochs "
                f"(alone: {epochs_alone}, same steps), T={T:g}, alpha={alpha:g}")
@@ -375,7 +385,10 @@ def distillation(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | No
             comparison("distillation", setting, "student alone (labelled images only)",
                        "hard pseudo-labels from the teacher", alone, pseudo, seconds, chance=0.1),
             comparison("distillation", setting, "hard pseudo-labels from the teacher", "distilled student",
-                       pseudo, distilled, seconds, chance=0.1)]
+                       pseudo, distilled, seconds, chance=0.1),
+            comparison("distillation", setting, "distilled student",
+                       f"FitNets: {hint_epochs} hint + {epochs - hint_epochs} KD epochs (same steps)",
+                       distilled, hinted, seconds, chance=0.1)]
     for r in rows:
         r["teacher_acc"] = teacher_acc
     return rows
