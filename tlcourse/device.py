@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pathlib
 import random
 
 import numpy as np
@@ -80,7 +81,7 @@ def _cgroup_cpu_quota(proc_cgroup: str = "/proc/self/cgroup", root: str = "/sys/
     affinity mask still shows every core of the host.
     """
     try:
-        lines = open(proc_cgroup).read().splitlines()
+        lines = pathlib.Path(proc_cgroup).read_text().splitlines()
     except OSError:
         return None
     quotas = []
@@ -95,12 +96,9 @@ def _cgroup_cpu_quota(proc_cgroup: str = "/proc/self/cgroup", root: str = "/sys/
             continue
         rel = path.strip("/")
         while True:
-            d = os.path.join(base, rel)
+            d = pathlib.Path(base, rel)
             try:
-                if len(files) == 1:
-                    quota, period = open(os.path.join(d, files[0])).read().split()
-                else:
-                    quota, period = (open(os.path.join(d, f)).read().strip() for f in files)
+                quota, period = " ".join((d / f).read_text() for f in files).split()
                 if quota not in ("max", "-1"):
                     quotas.append(int(quota) / int(period))
             except (OSError, ValueError):

@@ -5,10 +5,11 @@ starting a kernel never imports torch through ``tlcourse/__init__``):
 
 - :class:`Sandbox`, used by the grading worker: creates a cgroup (v1 or v2)
   with a process/thread limit (``pids.max``), a memory limit and, where the
-  ``cpu`` controller is there, a CPU quota (so a fork bomb cannot starve the
-  kernels graded beside it), and later kills everything in it. A cgroup
-  limit holds for root too, unlike ``RLIMIT_NPROC``. Where cgroups are not writable it falls back to rlimits
-  (``RLIMIT_NPROC``, ``RLIMIT_AS``), which bind only a non-root user.
+  ``cpu`` controller is writable, a CPU quota (so a busy kernel keeps to its
+  share of the machine), and later kills everything in it. A cgroup limit
+  holds for root too, unlike ``RLIMIT_NPROC``. Where cgroups are not
+  writable it falls back to rlimits (``RLIMIT_NPROC``, ``RLIMIT_AS``), which
+  bind only a non-root user.
 - the launcher (``python sandbox.py SPEC.json -- CMD ...``), named in the
   grading kernelspec: joins the cgroup, sets rlimits (no core files, a file
   size cap), enters a new network namespace when it can (root), records its
