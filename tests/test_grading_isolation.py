@@ -235,6 +235,24 @@ def test_runaway_cells_cost_only_their_cell(tmp_path):
     assert not orphans(), "a sandbox cgroup leaked"
 
 
+@pytest.mark.slow
+def test_an_explicit_cpu_quota_sets_the_kernels_threads_too(tmp_path):
+    """--cpus 1 on one worker: torch gets 1 thread, not every core (more threads than quota are throttled)."""
+    from tlcourse.grading import grade
+    from tlcourse.grading.grade import Limits
+
+    fc.write(fc.insert_after(fc.right(A), "q1_add", PROBE), tmp_path / "subs", "probe", A)
+    rows = grade(tmp_path / "subs", out=tmp_path / "out", root=fc.ROOT, workers=1,
+                 limits=Limits(cell_timeout=60, cpus=1))
+    assert [r.status for r in rows] == ["graded"], rows[0].reason
+    probe_nb = nbformat.read(tmp_path / "out" / "autograded" / "probe" / A / f"{A}.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in probe_nb.cells if c.cell_type == "code" for o in c.outputs)
+    facts = json.loads(text.split("FACTS", 1)[1].splitlines()[0])
+    assert facts["threads"] == 1, facts
+    if _can_isolate()["cpu_quota"]:
+        assert facts["cpu_quota"] == pytest.approx(1.0), facts
+
+
 def test_one_run_per_output_folder_and_the_lock_dies_with_its_holder(tmp_path):
     from tlcourse.grading import grade
     from tlcourse.grading.grade import GradingBusy

@@ -391,9 +391,9 @@ def _grade_locked(submissions, out, root, only, workers, limits, regrade) -> lis
     api = make_api(cfg)
     isolation = probe()
     cache_dir, torch_home, mpl_cache = _default_cache_dirs()
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    # a quota per kernel, so a fork bomb takes its own share of the CPU and no one else's
+    # a CPU quota per kernel, so a busy kernel keeps to its share, and torch threads to match it
     cpus = limits.cpus or (os.cpu_count() or 1) / workers
+    threads = max(1, int(cpus))
     per_assignment: dict[str, dict] = {}
     for a in sorted({j.assignment for j in jobs}):
         gen = api.generate_assignment(a, force=True)
