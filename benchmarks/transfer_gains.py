@@ -53,8 +53,21 @@ PUBLISHED = {
 }
 
 
+def all_experiments() -> tuple[dict, dict, dict]:
+    """Every experiment: the six in tlcourse.experiments and each lesson module in benchmarks/experiments/."""
+    from experiments import discover
+    from tlcourse import experiments as legacy
+    found, notebook, published = discover()
+    both = dict(legacy.EXPERIMENTS)
+    clash = set(both) & set(found)
+    if clash:
+        raise ValueError(f"experiment keys defined twice: {sorted(clash)}")
+    both.update(found)
+    return both, NOTEBOOK | notebook, PUBLISHED | published
+
+
 def run(names, seeds, full: bool, out_dir=None, sizes_override=None) -> dict:
-    from tlcourse import experiments
+    experiments, notebook_of, published = all_experiments()
     from tlcourse.device import set_threads
     from tlcourse.profile import profile
 
@@ -63,7 +76,7 @@ def run(names, seeds, full: bool, out_dir=None, sizes_override=None) -> dict:
     rec = Recorder("transfer_gains", out_dir, prof.name, seeds=list(seeds), experiments=list(names))
     previous = rec.path
     kept = []
-    if previous.exists() and set(names) != set(experiments.EXPERIMENTS):
+    if previous.exists() and set(names) != set(experiments):
         try:  # keep the other experiments' rows from the last run (and say when they were measured)
             old = json.loads(previous.read_text())
             kept = [r for r in old.get("rows", []) if r.get("key") not in names]
@@ -72,16 +85,16 @@ def run(names, seeds, full: bool, out_dir=None, sizes_override=None) -> dict:
         except (OSError, ValueError):
             kept = []
     rows = []
-    order = {n: i for i, n in enumerate(experiments.EXPERIMENTS)}
-    rec.data["published"] = PUBLISHED
+    order = {n: i for i, n in enumerate(experiments)}
+    rec.data["published"] = published
     for name in names:
-        sizes = dict(prof[NOTEBOOK[name]])
+        sizes = dict(prof[notebook_of[name]])
         sizes.update((sizes_override or {}).get(name, {}))
         t0 = time.perf_counter()
         print(f"{name}: running over seeds {list(seeds)} ...", flush=True)
-        for row in experiments.EXPERIMENTS[name](seeds=seeds, sizes=sizes):
-            row.update(key=name, notebook=NOTEBOOK[name], measured_utc=rec.data["started_utc"],
-                       published=PUBLISHED.get(name))
+        for row in experiments[name](seeds=seeds, sizes=sizes):
+            row.update(key=name, notebook=notebook_of[name], measured_utc=rec.data["started_utc"],
+                       published=published.get(name))
             rows.append(row)
             _print_row(row)
         print(f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -99,8 +112,7 @@ def _print_row(r: dict) -> None:
 
 
 def main(argv=None) -> dict:
-    from tlcourse.experiments import EXPERIMENTS
-
+    EXPERIMENTS = all_experiments()[0]
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..N-1 (at least 3 for the report)")
     ap.add_argument("--only", action="append", choices=sorted(EXPERIMENTS), help="run only this experiment (repeatable)")
