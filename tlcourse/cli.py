@@ -24,8 +24,10 @@ def cmd_doctor(args) -> int:
     from .device import pick_device
     print(f"device      {pick_device()} (cuda={torch.cuda.is_available()}, threads={torch.get_num_threads()})")
     try:
-        print(f"profile     {profile_name()}")
+        prof = profile_name()
+        print(f"profile     {prof}")
     except ProfileError as exc:
+        prof = "quick"
         print(f"profile     ERROR: {exc}")
     online = is_online()
     print(f"network     {'online' if online else 'offline'}; cache {cache_root()}")
@@ -35,36 +37,67 @@ def cmd_doctor(args) -> int:
         found, attempts = locate(asset, download=False)
         if found:
             print(f"  ok       {name:<20} verified  {found.source}")
-        elif not asset.offline:
-            print(f"  online   {name:<20} not cached (download when online: {asset.fix})")
-        elif asset.meta.get("profile") == "full":
-            print(f"  full     {name:<20} not installed; only the full profile needs it (fix: {asset.fix})")
-        else:
+        elif asset.required(prof):
             problems += 1
             print(f"  MISSING  {name:<20} {attempts[-1] if attempts else ''}\n           fix: {asset.fix}")
-    print("\nall offline assets verified" if not problems else f"\n{problems} offline asset(s) missing")
+        else:
+            print(f"  optional {name:<20} not here; {_why_optional(asset)} (add it: {asset.fix})")
+    print(f"\nevery asset the {prof} profile needs is verified" if not problems
+          else f"\n{problems} asset(s) the {prof} profile needs are missing")
     return 1 if problems else 0
 
 
-def cmd_fetch(args) -> int:
-    """Resolve (downloading when online), verify, seed torch hub, convert SmolLM2."""
-    from .assets import REGISTRY, AssetError, resolve, seed_torch_hub
+def _why_optional(asset) -> str:
+    if asset.needed_by == "quick":
+        return "the profile needs it"
+    if asset.needed_by == "full":
+        return "only the full profile needs it"
+    return "no notebook needs it" + ("" if asset.offline else "; online only")
 
-    names = args.names or [n for n, a in REGISTRY.items() if a.offline]
-    failed = 0
-    for name in names:
+
+def cmd_fetch(args) -> int:
+    """Provide and verify what the profile needs; report the optional rest. Exit 1 only for a required miss.
+
+    Required: the names given, else every asset the profile's notebooks need
+    (``--profile full`` adds the full-size data). The rest is tried too (a
+    download when online) but only reported, with the command that adds it.
+    Seeding torch hub's cache and converting SmolLM2 depend on those two
+    assets alone, never on another asset's outcome.
+    """
+    from .assets import REGISTRY, AssetError, get_asset, locate, resolve, seed_torch_hub
+
+    if args.names:
+        required, optional = [get_asset(n).name for n in args.names], []
+    else:
+        required = [n for n, a in REGISTRY.items() if a.required(args.profile)]
+        optional = [n for n, a in REGISTRY.items() if not a.required(args.profile) and a.files]
+    found, failed = {}, []
+    for name in required:
         try:
-            found = resolve(name)
-            print(f"ok   {name:<20} {found.source}")
+            found[name] = resolve(name)
+            print(f"ok       {name:<20} {found[name].source}")
         except AssetError as exc:
-            failed += 1
-            print(f"FAIL {name}: {exc}")
-    if "mobilenet_v2" in names and not failed:
+            failed.append(name)
+            print(f"FAIL     {name}: {exc}")
+    for name in optional:
+        hit, _ = locate(name)
+        if hit:
+            found[name] = hit
+            print(f"ok       {name:<20} {hit.source} (optional)")
+        else:
+            asset = REGISTRY[name]
+            print(f"optional {name:<20} not here: {_why_optional(asset)}; add it with: {asset.fix}")
+    if "mobilenet_v2" in found:
         print(f"seeded torch hub cache: {seed_torch_hub('mobilenet_v2')}")
-    if "smollm2-135m" in names and not args.no_convert:
+    if "smollm2-135m" in found and not args.no_convert:
         from .text import prepare_causal_lm
         print(f"SmolLM2 ready (converted once, later loads ~1 s): {prepare_causal_lm()}")
-    return 1 if failed else 0
+    if failed:
+        print(f"\n{len(failed)} required asset(s) missing: {', '.join(failed)}. Each FAIL above says how to fix it.")
+        return 1
+    what = "the assets named" if args.names else f"every asset the {args.profile} profile needs"
+    print(f"\n{what} verified ({len(required)})")
+    return 0
 
 
 def cmd_release(args) -> int:
@@ -115,7 +148,9 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("doctor", help="versions, device, profile, assets").set_defaults(func=cmd_doctor)
     f = sub.add_parser("fetch", help="prefetch and verify assets for an offline lab")
-    f.add_argument("names", nargs="*", help="asset names (default: every offline asset)")
+    f.add_argument("names", nargs="*", help="asset names, all required (default: what the profile needs)")
+    f.add_argument("--profile", choices=("quick", "full"), default="quick",
+                   help="quick (default): what every notebook needs; full: the full-size data too (strict)")
     f.add_argument("--no-convert", action="store_true", help="skip the one-time SmolLM2 conversion")
     f.set_defaults(func=cmd_fetch)
     r = sub.add_parser("release", help="regenerate course/ from solutions/")

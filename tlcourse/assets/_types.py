@@ -9,6 +9,7 @@ package knows where a file lives.
 from __future__ import annotations
 
 import importlib.util
+import os
 import pathlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -55,15 +56,24 @@ class PackageSource:
         return f"package {self.module}" + (f"/{self.subdir}" if self.subdir else "")
 
 
+SYSTEM_ROOT_ENV = "TLCOURSE_SYSTEM_ROOT"
+
+
 @dataclass(frozen=True)
 class SystemSource:
-    """A system copy, e.g. a Debian package's data directory."""
+    """A system copy, e.g. a Debian package's data directory.
+
+    ``$TLCOURSE_SYSTEM_ROOT`` moves every system path under another root
+    (``/usr/share/x`` is looked for at ``$TLCOURSE_SYSTEM_ROOT/usr/share/x``),
+    so a test can show what a machine without the system package sees.
+    """
 
     path: str
     install: str = ""  # e.g. "apt-get install dataset-fashion-mnist"
 
     def directory(self) -> pathlib.Path | None:
-        return pathlib.Path(self.path)
+        root = os.environ.get(SYSTEM_ROOT_ENV)
+        return pathlib.Path(root) / self.path.lstrip("/") if root else pathlib.Path(self.path)
 
     def describe(self) -> str:
         return f"system {self.path}"
@@ -96,6 +106,8 @@ class UrlSource:
 
 Source = PackageSource | SystemSource | TorchHubSource | UrlSource
 
+QUICK, FULL = "quick", "full"
+
 
 @dataclass(frozen=True)
 class Asset:
@@ -109,8 +121,21 @@ class Asset:
     license: str
     fix: str  # the command that makes it available offline
     offline: bool = True  # False: only a download can provide it here
+    needed_by: str | None = QUICK  # the smallest profile whose notebooks need it; None: no notebook does
     meta: dict[str, Any] = field(default_factory=dict)
     transforms: Callable[..., Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.needed_by not in (QUICK, FULL, None):
+            raise ValueError(f"{self.name}: needed_by={self.needed_by!r}; use 'quick', 'full' or None")
+
+    def required(self, profile: str) -> bool:
+        """True when a setup for ``profile`` must provide this asset (else it is optional there).
+
+        The quick profile's assets are needed everywhere; the full profile's only
+        there; an asset no notebook needs (online-only models) never is.
+        """
+        return self.needed_by == QUICK or (self.needed_by == FULL and profile == FULL)
 
     def __str__(self) -> str:
         return self.name
