@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.tlcourse-installed
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: setup lab test test-fast chromium check-notebooks release grade doctor full-data benchmark results benchmarks clean-venv
+.PHONY: setup lab test test-fast chromium check-notebooks release grade doctor full-data benchmark results benchmarks mutation clean-venv
 
 setup: $(STAMP)
 
@@ -73,6 +73,10 @@ benchmarks: setup
 	[ ! -f benchmarks/grading_throughput.py ] || $(BIN)/python benchmarks/grading_throughput.py
 	$(BIN)/python benchmarks/gpu.py
 	$(BIN)/python benchmarks/report.py
+
+# Mutation testing of every graded exercise (minutes per notebook): docs/EXERCISES.md, docs/results/mutation.json.
+mutation: setup
+	$(BIN)/python benchmarks/mutation.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,76 @@
+"""benchmarks/mutation.py: the mutants it makes, and that it tells a weak test from a strong one.
+
+The tool itself runs over the whole course from `make mutation` (minutes per
+notebook); here it runs on a two-cell notebook made in a temporary folder.
+"""
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import sys
+
+import nbformat
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("mutation", ROOT / "benchmarks" / "mutation.py")
+mutation = importlib.util.module_from_spec(_spec)
+sys.modules["mutation"] = mutation  # dataclasses look their module up there
+_spec.loader.exec_module(mutation)
+
+SOLUTION = '''import numpy as np
+
+
+def mean_abs(x):
+    """The mean absolute value of a 1-D sequence."""
+    ### BEGIN SOLUTION
+    values = np.abs(np.asarray(x, dtype=float))
+    return values.mean()
+    ### END SOLUTION
+'''
+
+
+def _notebook(folder: pathlib.Path, test_source: str) -> pathlib.Path:
+    nb = nbformat.v4.new_notebook()
+    meta = lambda gid, **kw: {"nbgrader": {"grade_id": gid, "schema_version": 3, "locked": False, "task": False,  # noqa: E731
+                                           "solution": False, "grade": False, **kw}}
+    nb.cells = [nbformat.v4.new_code_cell(SOLUTION, metadata=meta("q1_mean_abs", solution=True)),
+                nbformat.v4.new_code_cell(test_source, metadata=meta("q1_tests", grade=True, points=1, locked=True))]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = folder / "01_toy" / "01_toy.ipynb"
+    path.parent.mkdir(parents=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def test_mutants_stay_inside_the_solution_region_and_are_distinct():
+    ms = mutation.mutants(SOLUTION)
+    ops = {m.op for m in ms}
+    assert {"drop statement", "swap reduction", "unwrap abs", "swap with next statement"} <= ops
+    assert len({m.source for m in ms}) == len(ms)
+    for m in ms:  # the function's name, docstring and import are outside the region: never touched
+        assert "def mean_abs(x):" in m.source and "import numpy as np" in m.source
+    assert not mutation.mutants("def f(x):\n    return x + 1\n"), "no solution region, no mutants"
+
+
+def test_equivalent_mutants_are_read_by_key(tmp_path):
+    path = tmp_path / "eq.json"
+    path.write_text('[{"assignment": "01_toy", "grade_id": "q1", "key": "abc", "reason": "same maths"}]')
+    assert mutation.load_equivalents(path) == {"01_toy/q1/abc": "same maths"}
+
+
+@pytest.mark.slow
+def test_a_weak_test_lets_mutants_survive_and_a_strong_one_kills_them(tmp_path):
+    weak = _notebook(tmp_path / "weak", "assert mean_abs([1, 1]) == 1")
+    strong = _notebook(tmp_path / "strong", "assert mean_abs([-1, 3]) == 2\nassert mean_abs([2.0]) == 2.0")
+    (w,) = mutation.mutate_notebook(weak, equivalents={}, log=lambda *a: None)
+    (s,) = mutation.mutate_notebook(strong, equivalents={}, log=lambda *a: None)
+    assert w.mutants == s.mutants > 0
+    survived = {m["op"] for m in w.survived}
+    assert "unwrap abs" in survived, w.survived  # [1, 1] cannot tell abs from no abs
+    assert s.kill_rate == 1.0, s.survived
+    assert w.kill_rate < 1.0
+    # an equivalent mutant is left out of the rate, not counted as killed
+    key = next(m["key"] for m in w.survived if m["op"] == "unwrap abs")
+    (w2,) = mutation.mutate_notebook(weak, equivalents={f"01_toy/q1_mean_abs/{key}": "test"}, log=lambda *a: None)
+    assert [m["key"] for m in w2.equivalent] == [key] and w2.kill_rate > w.kill_rate
