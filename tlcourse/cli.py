@@ -1,4 +1,4 @@
-"""``tlcourse doctor | fetch | release | grade | site``."""
+"""``tlcourse doctor | fetch | release | grade | feedback | export | site``."""
 from __future__ import annotations
 
 import argparse
@@ -131,6 +131,39 @@ def cmd_grade(args) -> int:
     return 1 if any(r.status == "failed" for r in rows) else 0
 
 
+def cmd_feedback(args) -> int:
+    """Per-submission feedback pages and a class page per assignment, after `tlcourse grade`."""
+    from .grading.feedback import build_feedback
+    try:
+        written = build_feedback(args.out, root=args.root)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}")
+        return 2
+    pages = [p for p in written if p.parent.name != "class"]
+    print(f"wrote {len(pages)} feedback page(s) and {len(written) - len(pages)} class page(s) "
+          f"under {args.out}/feedback/ (no hidden test or solution in them)")
+    return 0
+
+
+def cmd_export(args) -> int:
+    """Grades in an LMS's gradebook import format."""
+    from .grading.lms import ExportError, write_export
+    bad = [pair for pair in args.canvas_assignment or [] if "=" not in pair]
+    if bad:
+        print(f"error: --canvas-assignment takes ASSIGNMENT=ID (e.g. 01_feature_extraction=12345), got {bad}")
+        return 2
+    ids = dict(pair.split("=", 1) for pair in args.canvas_assignment or [])
+    try:
+        path, result = write_export(args.out, args.lms, args.roster, ids, args.moodle_id)
+    except (ExportError, FileNotFoundError) as exc:
+        print(f"error: {exc}")
+        return 2
+    for w in result.warnings:
+        print(f"warning: {w}")
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_site(args) -> int:
     """Static HTML course site: public (student notebooks) or instructor (executed solutions)."""
     from .site import INSTRUCTOR, PUBLIC, SiteError, build_site
@@ -168,6 +201,19 @@ def main(argv=None) -> int:
     g.add_argument("--cpus", type=float, default=None,
                    help="CPU cores per kernel, a cgroup quota (default: the machine's cores / workers)")
     g.set_defaults(func=cmd_grade)
+    fb = sub.add_parser("feedback", help="feedback pages per submission and per class, after grading")
+    fb.add_argument("out", nargs="?", default="grading", help="the folder `tlcourse grade` wrote (default grading)")
+    fb.add_argument("--root", help="the course folder it was graded from (default: found from the cwd)")
+    fb.set_defaults(func=cmd_feedback)
+    ex = sub.add_parser("export", help="grades in Canvas's or Moodle's gradebook import CSV")
+    ex.add_argument("out", nargs="?", default="grading", help="the folder `tlcourse grade` wrote (default grading)")
+    ex.add_argument("--lms", choices=("canvas", "moodle"), required=True)
+    ex.add_argument("--roster", help="CSV mapping student folders to LMS ids (see tlcourse/grading/lms.py)")
+    ex.add_argument("--canvas-assignment", action="append", metavar="ASSIGNMENT=ID",
+                    help="update Canvas assignment ID with this assignment's scores (repeatable)")
+    ex.add_argument("--moodle-id", default="username", choices=("username", "email", "idnumber"),
+                    help="the roster column Moodle matches users on (default username)")
+    ex.set_defaults(func=cmd_export)
     s = sub.add_parser("site", help="build the static HTML course site (public, or --instructor)")
     s.add_argument("--instructor", action="store_true",
                    help="executed solutions with hidden tests (not for publishing); default: the public build")
