@@ -290,3 +290,40 @@ def test_site_page_built_from_the_run(lab, notebook_run, tmp_path):
     assert "p.requires_grad_(False)" not in text, "the public page shows the solution of exercise 1"
     page.get_by_text("How many labels does transfer save?").first.scroll_into_view_if_needed()
     _shot(page, "site_page_01")
+
+
+def test_feedback_page_in_the_browser(lab, tmp_path):
+    """A student's feedback page as `tlcourse feedback` renders it: score, messages, hints that open, class link."""
+    from tlcourse.grading.feedback import Question, render_class, render_submission
+
+    row = {"student": "ada", "assignment": "01_feature_extraction", "status": "graded", "score": "6.0",
+           "max_score": "10.0", "needs_manual_grading": "q4_written"}
+    questions = [
+        Question("q1_freeze_tests", 2.0, 2.0),
+        Question("q2_extract_tests", 3.0, 0.0, messages=["Not quite: the features differ between two calls on the "
+                 "same images: the backbone is still in training mode, so BatchNorm uses batch statistics."],
+                 hints=["Features must be deterministic and must not build an autograd graph.",
+                        "Put the backbone in evaluation mode and switch gradient tracking off.",
+                        "Collect every batch's outputs and labels, and join them once at the end."]),
+        Question("q3_head_tests", 3.0, 2.0, hidden_failed=True),
+        Question("q4_written", 2.0, None, manual=True, comment="Good reasoning; say which numbers you compared."),
+    ]
+    folder = tmp_path / "feedback"
+    (folder / "ada").mkdir(parents=True)
+    (folder / "class").mkdir()
+    (folder / "ada" / "01_feature_extraction.html").write_text(render_submission(row, questions))
+    (folder / "class" / "01_feature_extraction.html").write_text(
+        render_class("01_feature_extraction", [(row, questions), (dict(row, student="bo"), questions)]))
+    page = lab["page"]
+    page.goto((folder / "ada" / "01_feature_extraction.html").as_uri())
+    page.get_by_text("Hints").first.click()
+    assert page.get_by_text("evaluation mode").first.is_visible()
+    text = page.locator("body").inner_text()
+    assert "Score: 6.0 / 10.0" in text and "A hidden test of this question failed" in text
+    assert "Grader's comment" in text
+    _shot(page, "feedback_page")
+    page.get_by_role("link", name="where the class struggled").click()
+    page.wait_for_load_state("load")
+    assert "2 students: Not quite" in page.locator("body").inner_text()
+    assert "ada" not in page.content()
+    _shot(page, "feedback_class_page")
