@@ -1,5 +1,5 @@
 """The asset registry: every pretrained model and dataset, described as data."""
-from ._types import Asset, AssetFile, PackageSource, SystemSource, TorchHubSource, UrlSource
+from ._types import Asset, AssetFile, PackageSource, PipArchiveSource, SystemSource, TorchHubSource, UrlSource
 from .registry import ALIASES, FIX_ASSETS, REGISTRY
 from .resolve import (AssetError, Resolved, UnknownAssetError, cache_root, configure_hub_offline,
                       file_digest, get_asset, is_online, locate, resolve, seed_torch_hub, verify_file)
@@ -7,4 +7,4 @@ from .resolve import (AssetError, Resolved, UnknownAssetError, cache_root, confi
 __all__ = ["Asset", "AssetFile", "PackageSource", "SystemSource", "TorchHubSource", "UrlSource", "ALIASES",
            "FIX_ASSETS", "REGISTRY", "AssetError", "Resolved", "UnknownAssetError", "cache_root",
            "configure_hub_offline", "file_digest", "get_asset", "is_online", "locate", "resolve",
-           "seed_torch_hub", "verify_file"]
+           "seed_torch_hub", "verify_file", "PipArchiveSource"]

