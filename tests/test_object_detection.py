@@ -213,3 +213,32 @@ def test_yolov3_tiny_loads_every_value_and_finds_a_truck():
 def test_load_detector_refuses_a_non_detector():
     with pytest.raises(DetectorError, match="not a detector"):
         load_detector("mobilenet_v2")
+
+
+# ---------------------------------------------------------------- the lesson's helpers
+
+def test_boxes_map_back_from_the_letterbox():
+    from tlcourse.lessons.object_detection import to_original
+    img = torch.rand(3, 100, 200)
+    _, scale, pad = letterbox(img, 64)
+    box_on_input = torch.tensor([[0.0, 16.0, 64.0, 48.0]])  # the whole photo, as placed on the square
+    assert torch.allclose(to_original(box_on_input, scale, pad), torch.tensor([[0.0, 0.0, 200.0, 100.0]]))
+
+
+def test_threshold_explorer_static_fallback_counts_survivors(capsys):
+    import matplotlib.pyplot as plt
+    from tlcourse.lessons.object_detection import threshold_explorer
+    boxes = torch.tensor([[0.0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]])
+    scores = torch.tensor([0.9, 0.8, 0.1])
+    classes = torch.tensor([0, 0, 1])
+
+    def keep_first_of_class(b, s, c, thr):  # a stand-in suppression: one box per class when thr < 0.9
+        return torch.tensor([i for i in range(len(b)) if thr >= 0.9 or int(c[i]) not in c[:i].tolist()],
+                            dtype=torch.long)
+
+    fig = threshold_explorer(torch.rand(3, 64, 64), boxes, scores, classes, keep_first_of_class,
+                             ["a", "b"], interactive=False,
+                             static_settings=((0.05, 0.45), (0.5, 0.45), (0.5, 0.95)))
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [r[2:] for r in rows] == [["3", "2"], ["2", "1"], ["2", "2"]]
+    plt.close(fig)

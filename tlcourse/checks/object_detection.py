@@ -1,0 +1,227 @@
+"""Checks for notebook 09, object detection with YOLO.
+
+q1 ``decode_head(raw, anchors, stride)``: a YOLO head's raw output to boxes in
+pixels, objectness and class probabilities; q2 ``box_iou(boxes1, boxes2)``:
+pairwise IoU of corner-format boxes; q3 ``nms(boxes, scores, classes,
+iou_threshold)``: per-class non-maximum suppression.
+
+The checks hold no reference implementation: they compare the learner's
+outputs on fixed inputs with numbers stored in
+``object_detection_expected.json`` (written once by
+``scripts/make_object_detection_checks.py``, outside the package, and
+checked there against ``torchvision.ops``), and name a mistake when the
+answer matches a stored wrong answer or breaks a property of the right one.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import pathlib
+
+import numpy as np
+import torch
+
+from ._core import Question, QuestionSet, Wrong
+
+_EXPECTED = pathlib.Path(__file__).with_name("object_detection_expected.json")
+
+
+@functools.lru_cache(maxsize=1)
+def _cases() -> dict:
+    return json.loads(_EXPECTED.read_text())
+
+
+def _t(x, dtype=torch.float32) -> torch.Tensor:
+    return torch.tensor(x, dtype=dtype)
+
+
+def _as_tensor(out, what: str) -> torch.Tensor:
+    if out is None:
+        raise Wrong(f"`{what}` returned None; end it with `return ...`.")
+    try:
+        return torch.as_tensor(np.asarray(out.detach().cpu() if isinstance(out, torch.Tensor) else out)).double()
+    except Exception:
+        raise Wrong(f"`{what}` must return a tensor, got {type(out).__name__}.") from None
+
+
+def _no_library(fn, what: str) -> None:
+    """The exercise is to write it: calling torchvision's version is what we check against."""
+    try:
+        src = inspect.getsource(fn)
+    except (OSError, TypeError):
+        return
+    if "torchvision" in src or "batched_nms" in src:
+        raise Wrong(f"`{what}` calls torchvision's implementation. The point is to write it yourself from "
+                    "tensor operations; torchvision.ops is the reference your answer is compared with.")
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-4) -> bool:
+    return a.shape == b.shape and bool(torch.allclose(a, b, rtol=tol, atol=tol))
+
+
+# ---------------------------------------------------------------- q1 decode the head
+
+def _eval_decode(decode_head) -> None:
+    for case in _cases()["decode"]:
+        raw, anchors = _t(case["raw"]), _t(case["anchors"])
+        raw_in, anchors_in = raw.clone(), anchors.clone()
+        out = _as_tensor(decode_head(raw_in, anchors_in, case["stride"]), "decode_head")
+        if not (torch.equal(raw_in, raw) and torch.equal(anchors_in, anchors)):
+            raise Wrong("`decode_head` changed its inputs in place; compute into new tensors.")
+        want = _t(case["expected"], torch.float64)
+        a, h, w = anchors.shape[0], raw.shape[2], raw.shape[3]
+        c = raw.shape[1] // a - 5
+        if out.shape != want.shape:
+            raise Wrong(f"for raw output of shape {tuple(raw.shape)} ({a} anchors, {c} classes, a {h}x{w} grid) "
+                        f"expected shape {tuple(want.shape)}: (batch, anchors x rows x columns, 4 + 1 + classes); "
+                        f"got {tuple(out.shape)}.")
+        if _close(out, want):
+            continue
+        if not _close(out[..., 4:], want[..., 4:]):
+            if _close(out.sort(dim=1).values, want.sort(dim=1).values):
+                raise Wrong("right numbers in the wrong order: the predictions must be listed anchor by "
+                            "anchor, and within an anchor row by row, column by column (view the channels as "
+                            "(anchors, 5 + classes), then move the 5 + classes axis last).")
+            if _close(out[..., 5:].sum(-1), torch.ones_like(out[..., 5])) and c > 1:
+                raise Wrong("your class probabilities sum to 1 over the classes: that is a softmax. YOLOv3 "
+                            "scores each class with its own sigmoid (a box can be both 'person' and 'woman').")
+            raise Wrong("objectness or class probabilities differ: both are the sigmoid of their raw values "
+                        "(channels 4 and 5 onwards of each anchor's block).")
+        box, want_box = out[..., :4], want[..., :4]
+        want_wh = want_box[..., 2:] - want_box[..., :2]
+        want_centre = (want_box[..., 2:] + want_box[..., :2]) / 2
+        if _close(box[..., 2:], want_wh) or _close(box[..., :2], want_centre):
+            raise Wrong("your boxes are (centre x, centre y, width, height): the exercise asks for corners "
+                        "(x1, y1, x2, y2) = centre minus and plus half the size. IoU and NMS below expect "
+                        "corner format, like torchvision.ops.")
+        got_wh = box[..., 2:] - box[..., :2]
+        got_centre = (box[..., 2:] + box[..., :2]) / 2
+        stride = case["stride"]
+        if _close(got_wh, want_wh * stride) or _close(got_wh, want_wh / stride):
+            raise Wrong(f"box sizes are off by the stride ({stride}): the anchors are given in input pixels, "
+                        "so width = anchor width x exp(raw); do not multiply or divide them by the stride.")
+        if _close(got_centre, want_centre / stride):
+            raise Wrong("box centres are in grid cells: multiply (sigmoid offset + cell index) by the stride "
+                        "to get input pixels.")
+        if _close(got_wh, want_wh) and not _close(got_centre, want_centre):
+            raise Wrong("sizes are right but centres are not: the centre of a prediction in cell (row, col) is "
+                        "(col + sigmoid(tx), row + sigmoid(ty)) x stride. Check the sigmoid on the offsets and "
+                        "that x goes with columns, y with rows.")
+        if _close(got_centre, want_centre):
+            raise Wrong("centres are right but sizes are not: width = anchor width x exp(tw), height = anchor "
+                        "height x exp(th), each anchor with its own (w, h).")
+        raise Wrong("the boxes differ from the expected decoding (objectness and classes are right).")
+
+
+# ---------------------------------------------------------------- q2 IoU
+
+_IOU_MISTAKES = {
+    "no_clamp": "boxes that do not overlap get a non-zero IoU: the width or height of their 'intersection' is "
+                "negative (and two negatives multiply to a positive area). Clamp the intersection's width and "
+                "height at zero before multiplying.",
+    "xywh": "your IoU reads the boxes as (x, y, width, height); they are corners (x1, y1, x2, y2), so the "
+            "width is x2 - x1.",
+    "plus_one": "you added 1 to widths and heights (the old Pascal VOC pixel convention); with continuous "
+                "coordinates a box from x1 to x2 is x2 - x1 wide.",
+    "no_subtract": "your union is the sum of the two areas: the intersection is counted twice. Union = "
+                   "area1 + area2 - intersection (identical boxes must give IoU 1).",
+}
+
+
+def _eval_iou(box_iou) -> None:
+    _no_library(box_iou, "box_iou")
+    for case in _cases()["iou"]:
+        a, b = _t(case["boxes1"]), _t(case["boxes2"])
+        out = _as_tensor(box_iou(a.clone(), b.clone()), "box_iou")
+        want = _t(case["expected"], torch.float64)
+        if out.shape != want.shape:
+            raise Wrong(f"for {len(a)} and {len(b)} boxes expected a ({len(a)}, {len(b)}) matrix, one IoU for "
+                        f"every pair; got shape {tuple(out.shape)}. Broadcast boxes1[:, None] against "
+                        "boxes2[None, :].")
+        if _close(out, want, 1e-5):
+            continue
+        for name, values in case["mistakes"].items():
+            if _close(out, _t(values, torch.float64), 1e-5):
+                raise Wrong(_IOU_MISTAKES[name])
+        if (out < -1e-9).any() or (out > 1 + 1e-9).any():
+            raise Wrong("an IoU outside [0, 1]: intersection over union is a fraction of the union.")
+        raise Wrong("some IoUs differ from the expected values (identical boxes must give 1, disjoint 0).")
+
+
+# ---------------------------------------------------------------- q3 NMS
+
+_NMS_MISTAKES = {
+    "across_classes": "a box was suppressed by a box of another class: a dog overlapping a person must survive. "
+                      "Suppress only within the same class.",
+    "single_pass": "a box that was already suppressed went on suppressing others. Only boxes you keep may "
+                   "remove lower-scoring ones: walk the boxes from the highest score down and compare each with "
+                   "the boxes kept so far.",
+    "index_order": "the right boxes, in index order: return them by decreasing score, as torchvision does.",
+}
+
+
+def _eval_nms(nms) -> None:
+    _no_library(nms, "nms")
+    for case in _cases()["nms"]:
+        boxes, scores = _t(case["boxes"]), _t(case["scores"])
+        classes = torch.tensor(case["classes"])
+        out = _as_tensor(nms(boxes.clone(), scores.clone(), classes.clone(), case["iou_threshold"]), "nms")
+        if out.dtype == torch.bool or (out.ndim == 1 and len(out) == len(boxes) and set(out.tolist()) <= {0, 1}
+                                        and len(case["expected"]) != len(boxes)):
+            raise Wrong("return the indices of the kept boxes (a LongTensor), not a mask.")
+        got = [int(i) for i in out.flatten().tolist()]
+        if got == case["expected"]:
+            continue
+        for name, values in case["mistakes"].items():
+            if got == values:
+                raise Wrong(_NMS_MISTAKES[name])
+        if sorted(got) == sorted(case["expected"]):
+            raise Wrong("the right boxes in the wrong order: return them by decreasing score.")
+        if set(got) < set(case["expected"]):
+            raise Wrong(f"you kept {len(got)} boxes where {len(case['expected'])} survive: something suppresses "
+                        f"too much (IoU strictly above iou_threshold={case['iou_threshold']}, same class, "
+                        "by a kept box).")
+        raise Wrong(f"kept {got}, expected {case['expected']} (threshold {case['iou_threshold']}).")
+
+
+q1 = Question(
+    "q1", "decode a YOLO head", ["decode_head"], _eval_decode,
+    hints=[
+        "Each grid cell and anchor predicts four numbers for the box: two offsets inside the cell and two "
+        "log-scale factors for the anchor's size, then an objectness and one score per class, all raw.",
+        "Reshape the channels so that anchors and the 5 + C numbers are separate axes, then build the cell "
+        "indices with a mesh grid over rows and columns; the anchors passed in are already in input pixels.",
+        "Centre: cell index plus the sigmoid of the offset, times the stride. Size: the anchor times the "
+        "exponential of the raw size. Corners: centre minus and plus half the size. Probabilities: sigmoids.",
+    ],
+    why="this is what every YOLO head computes: the network never outputs pixels, only offsets from a grid and "
+        "scale factors of anchor boxes, which keeps the regression targets small and well conditioned.",
+)
+
+q2 = Question(
+    "q2", "box IoU", ["box_iou"], _eval_iou,
+    hints=[
+        "IoU is the area of the overlap divided by the area covered by either box.",
+        "The overlap of two axis-aligned boxes is itself a box: its top-left is the larger of the two top-lefts "
+        "and its bottom-right the smaller of the two bottom-rights; compare every pair by broadcasting.",
+        "An overlap with negative width or height means no overlap at all, so it must contribute zero area; "
+        "the union counts the overlap once.",
+    ],
+    why="IoU is the yardstick of detection: NMS, matching predictions to ground truth, and AP@0.5 all use it.",
+)
+
+q3 = Question(
+    "q3", "non-maximum suppression", ["nms"], _eval_nms,
+    hints=[
+        "A detector fires many overlapping boxes on one object; keep the most confident one and drop the boxes "
+        "of the same class that overlap it too much, then repeat with what is left.",
+        "Visit the boxes in order of decreasing score; your box_iou gives the overlaps you need.",
+        "A box survives if no box already kept, of its class, overlaps it by more than the threshold; "
+        "the answer lists the survivors' indices in the order they were kept.",
+    ],
+    why="without NMS a detector reports each object dozens of times; per-class NMS is the last step of "
+        "YOLO, SSD and Faster R-CNN alike.",
+)
+
+questions = QuestionSet(q1, q2, q3)
