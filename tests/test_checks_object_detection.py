@@ -133,6 +133,13 @@ def iou_torchvision(b1, b2):
     return torchvision.ops.box_iou(b1, b2)
 
 
+from torchvision.ops import box_iou as imported_iou  # noqa: E402
+
+
+def iou_imported_at_module_level(b1, b2):
+    return imported_iou(b1, b2)
+
+
 def test_q2_correct_answers_pass():
     assert verdict(od.q2, iou_right).correct
     assert verdict(od.q2, iou_loops).correct
@@ -141,7 +148,7 @@ def test_q2_correct_answers_pass():
 def test_q2_mistakes_are_named():
     for fn, message in [(iou_no_clamp, "Clamp the intersection"), (iou_xywh, "(x, y, width, height)"),
                         (iou_no_subtract, "counted twice"), (iou_diagonal, "one IoU for every pair"),
-                        (iou_torchvision, "write it yourself")]:
+                        (iou_torchvision, "write it yourself"), (iou_imported_at_module_level, "write it yourself")]:
         v = verdict(od.q2, fn)
         assert v.status == "wrong" and message in v.message, (fn.__name__, v.message)
 
