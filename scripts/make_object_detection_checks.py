@@ -95,7 +95,9 @@ def nms(boxes, scores, classes, thr, mistake=None):
             if j == i or j in keep:
                 continue
             same = mistake == "across_classes" or classes[j] == classes[i]
-            if same and iou(boxes[i:i + 1], boxes[j:j + 1])[0, 0] > thr and scores[j] <= scores[i]:
+            overlap = iou(boxes[i:i + 1], boxes[j:j + 1])[0, 0]
+            too_much = overlap >= thr if mistake == "at_threshold" else overlap > thr
+            if same and too_much and scores[j] <= scores[i]:
                 removed.add(j)
     if mistake == "index_order":
         keep = sorted(keep)
@@ -113,11 +115,17 @@ def nms_cases():
     rb = torch.round(torch.cat([xy, xy + 8 + torch.rand(14, 2, generator=g, dtype=torch.float64) * 12], 1) * 100) / 100
     rs = torch.round(torch.rand(14, generator=g, dtype=torch.float64) * 1000) / 1000
     rc = torch.randint(0, 2, (14,), generator=g)
+    # IoU exactly at the threshold: 50 / 100 = 0.5 is not *greater* than 0.5, so both boxes stay
+    tie = torch.tensor([[0, 0, 10, 10], [0, 0, 10, 5], [0, 0, 10, 4]], dtype=torch.float64)
+    tie_scores = torch.tensor([0.9, 0.8, 0.7], dtype=torch.float64)
+    tie_classes = torch.tensor([0, 0, 0])
     out = []
-    for boxes, scores, classes, thr in [(chain, chain_scores, chain_classes, 0.3), (rb, rs, rc, 0.4)]:
+    for boxes, scores, classes, thr in [(chain, chain_scores, chain_classes, 0.3), (rb, rs, rc, 0.4),
+                                        (tie, tie_scores, tie_classes, 0.5)]:
         ref = nms(boxes, scores, classes, thr)
         assert ref == torchvision.ops.batched_nms(boxes, scores, classes, thr).tolist(), ref
-        mistakes = {m: nms(boxes, scores, classes, thr, m) for m in ("across_classes", "single_pass", "index_order")}
+        mistakes = {m: nms(boxes, scores, classes, thr, m) for m in ("across_classes", "single_pass", "index_order",
+                                                                     "at_threshold")}
         out.append(dict(boxes=boxes.tolist(), scores=scores.tolist(), classes=classes.tolist(), iou_threshold=thr,
                         expected=ref, mistakes=mistakes))
     for m in out[0]["mistakes"]:  # every mistake gives a different answer on some case

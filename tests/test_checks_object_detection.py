@@ -196,6 +196,15 @@ def nms_single_pass(boxes, scores, classes, iou_threshold):
     return torch.tensor([i for i in order if i not in removed])
 
 
+def nms_at_threshold(boxes, scores, classes, iou_threshold):
+    keep = []
+    for i in scores.argsort(descending=True).tolist():
+        if all(classes[k] != classes[i] or iou_right(boxes[k:k + 1], boxes[i:i + 1])[0, 0] < iou_threshold
+               for k in keep):
+            keep.append(i)
+    return torch.tensor(keep, dtype=torch.long)
+
+
 def nms_torchvision(boxes, scores, classes, iou_threshold):
     import torchvision
     return torchvision.ops.batched_nms(boxes, scores, classes, iou_threshold)
@@ -208,7 +217,8 @@ def test_q3_correct_answers_pass():
 
 def test_q3_mistakes_are_named():
     for fn, message in [(nms_across_classes, "another class"), (nms_index_order, "decreasing score"),
-                        (nms_single_pass, "already suppressed"), (nms_torchvision, "write it yourself")]:
+                        (nms_single_pass, "already suppressed"), (nms_at_threshold, "strictly greater"),
+                        (nms_torchvision, "write it yourself")]:
         v = verdict(od.q3, fn)
         assert v.status == "wrong" and message in v.message, (fn.__name__, v.message)
 

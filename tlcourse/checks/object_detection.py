@@ -173,6 +173,8 @@ _NMS_MISTAKES = {
                    "remove lower-scoring ones: walk the boxes from the highest score down and compare each with "
                    "the boxes kept so far.",
     "index_order": "the right boxes, in index order: return them by decreasing score, as torchvision does.",
+    "at_threshold": "a box whose IoU with a kept box equals the threshold exactly was suppressed. Suppress only "
+                    "when the IoU is strictly greater than iou_threshold (torchvision's rule).",
 }
 
 
