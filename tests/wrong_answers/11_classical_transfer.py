@@ -1,0 +1,16 @@
+"""Plausible wrong answers for notebook 11, all in one submission (see test_course.py)."""
+
+WRONG_ANSWERS = {
+    # The cross-domain entries of L get a plus sign (1/(n_s n_t) instead of -1/(n_s n_t)): L then measures the
+    # size of the summed means, not the distance between them.
+    "q1_tca_solution": '''
+def tca_components(K: np.ndarray, n_source: int, mu: float, n_components: int) -> np.ndarray:
+    n = K.shape[0]
+    e = np.concatenate([np.full(n_source, 1.0 / n_source), np.full(n - n_source, 1.0 / (n - n_source))])
+    H = np.eye(n) - np.ones((n, n)) / n
+    vals, vecs = scipy.linalg.eigh(K @ H @ K, K @ np.outer(e, e) @ K + mu * np.eye(n))
+    return vecs[:, np.argsort(vals)[::-1][:n_components]]
+''',
+}
+
+EXPECTED_LOST = {"q1_tca_tests"}
