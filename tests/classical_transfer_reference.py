@@ -48,20 +48,13 @@ def canonical(W):
     return W * signs
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # prints the TCA_EXPECTED literals of tlcourse/checks/classical_transfer.py
     from tlcourse.checks.classical_transfer import TCA_PROBLEMS, tca_problem
 
     for name in TCA_PROBLEMS:
         K, n_s, mu, m = tca_problem(name)
-        out = {"correct": canonical(tca_components(K, n_s, mu, m))}
-        for v in VARIANTS:
-            out[v] = canonical(tca_components(K, n_s, mu, m, v))
-        vals = np.sort(sla.eigh(*(lambda A, B: (A, B))(K @ (np.eye(len(K)) - 1 / len(K)) @ K,
-                                                        K @ np.outer(*(2 * [np.r_[np.full(n_s, 1 / n_s),
-                                                                                  np.full(len(K) - n_s, -1 / (len(K) - n_s))]])) @ K
-                                                        + mu * np.eye(len(K))), eigvals_only=True))[::-1]
-        print(f"# {name}: top eigenvalues {np.round(vals[:m + 1], 6).tolist()}")
-        print(f"{name!r}: {{")
-        for k, W in out.items():
-            print(f"    {k!r}: {np.round(W, 8).T.tolist()},")
-        print("},")
+        print(f"    {name!r}: {{")
+        for variant in ("correct",) + VARIANTS:
+            W = canonical(tca_components(K, n_s, mu, m, variant))
+            print(f"        {variant!r}: {np.round(W, 8).T.tolist()},")
+        print("    },")
