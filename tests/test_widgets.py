@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 from tlcourse import widgets
-from tlcourse.widgets import (UnfreezingProfiler, label_budget_explorer, labels_to_match,
-                              trainable_layers_explorer, widget_frontend)
+from tlcourse.lessons.feature_extraction import label_budget_explorer, labels_to_match
+from tlcourse.lessons.fine_tuning import UnfreezingProfiler, default_unfreeze_points, trainable_layers_explorer
+from tlcourse.widgets import widget_frontend
 
 RESULTS = {
     "pretrained features + linear head": {10: [0.72, 0.74], 50: [0.79, 0.80], 200: [0.84, 0.83]},
@@ -218,7 +219,7 @@ def test_trainable_layers_explorer_headless_and_interactive(capsys):
 
 
 def test_default_unfreeze_points_cover_both_ends():
-    ks = widgets.default_unfreeze_points(19)
+    ks = default_unfreeze_points(19)
     assert ks[0] == 0 and ks[-1] == 19 and len(ks) >= 5 and ks == sorted(set(ks))
 
 

@@ -1,11 +1,11 @@
-"""Zero-shot learning plumbing for notebook 06.
+"""Notebook 06, zero-shot learning: the helpers only that notebook uses.
 
 What the notebook calls in one line, so that its cells show the method and
 not the bookkeeping:
 
-- :func:`embed_texts`: MiniLM sentence embeddings (mean pooling over the
-  tokens, cached on disk), *not* normalised, so that cosine similarity has
-  to be computed properly by whoever uses them;
+- :func:`embed_texts` (from :mod:`tlcourse.text`): MiniLM sentence embeddings
+  (mean pooling over the tokens, cached on disk), *not* normalised, so that
+  cosine similarity has to be computed properly by whoever uses them;
 - the Fashion-MNIST semantic side information: :data:`FASHION_DESCRIPTIONS`
   (one sentence per class) and a small class-attribute table
   (:data:`FASHION_ATTRIBUTES`, :data:`FASHION_CLASS_ATTRIBUTES`);
@@ -23,9 +23,6 @@ here: the exercise is to write them.
 """
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from typing import Callable, Sequence
 
 import numpy as np
@@ -33,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..assets import cache_root, is_online
+from ..assets import is_online
 from ..data import FASHION_CLASSES
 
 # ------------------------------------------------------------------ semantic side information
@@ -104,66 +101,6 @@ def seen_unseen_split(unseen: Sequence[str] = DEFAULT_UNSEEN,
         raise ValueError(f"unknown class names {bad}; classes are {list(classes)}")
     unseen_idx = sorted(classes.index(u) for u in unseen)
     return [i for i in range(len(classes)) if i not in unseen_idx], unseen_idx
-
-
-# ------------------------------------------------------------------ text embeddings
-
-_ENCODERS: dict[str, tuple] = {}
-
-
-def text_encoder(name: str = "minilm-l6"):
-    """``(tokenizer, model)``, loaded once per process."""
-    if name not in _ENCODERS:
-        from ..text import load_text_encoder
-        _ENCODERS[name] = load_text_encoder(name)
-    return _ENCODERS[name]
-
-
-def _mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9)
-
-
-@torch.no_grad()
-def embed_texts(texts: Sequence[str], name: str = "minilm-l6", max_length: int = 64, batch_size: int = 64,
-                cache: bool = True) -> torch.Tensor:
-    """Sentence embeddings ``(N, 384)`` of ``texts`` with MiniLM, float32 on the CPU.
-
-    Each text is tokenised (truncated to ``max_length``), encoded, and its
-    token vectors averaged over the real tokens (padding excluded). The
-    vectors are **not** normalised: their lengths vary, which is why cosine
-    similarity must divide by them. Results are cached on disk by model name,
-    length and texts.
-    """
-    texts = [str(t) for t in texts]
-    if not texts:
-        raise ValueError("embed_texts got no texts")
-    path = None
-    if cache:
-        h = hashlib.sha256(f"{name}|{max_length}|".encode())
-        h.update("\x00".join(texts).encode())
-        path = cache_root() / "text_embeddings" / f"{h.hexdigest()[:24]}.pt"
-        if path.exists():
-            try:
-                return torch.load(path, weights_only=True)
-            except Exception:
-                path.unlink(missing_ok=True)
-    tok, model = text_encoder(name)
-    order = np.argsort([len(t) for t in texts])  # similar lengths together: less padding
-    out = torch.empty(len(texts), model.config.hidden_size)
-    for start in range(0, len(texts), batch_size):
-        idx = order[start:start + batch_size]
-        enc = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length,
-                  return_tensors="pt")
-        hidden = model(**enc).last_hidden_state
-        out[torch.as_tensor(idx)] = _mean_pool(hidden, enc["attention_mask"]).float()
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(out, fh)
-        os.replace(tmp, path)
-    return out
 
 
 def few_shot_text_probe(train_emb: torch.Tensor, train_y, test_emb: torch.Tensor, test_y,

@@ -1,4 +1,4 @@
-"""tlcourse.nlp on tiny models and texts: fast, offline, no downloads."""
+"""tlcourse.lessons.nlp_transfer on tiny models and texts: fast, offline, no downloads."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from tlcourse import nlp
+from tlcourse.lessons import nlp_transfer as nlp
 from tlcourse.checks import nlp_transfer as C
 from tlcourse.data import TextDataset
 

@@ -1,4 +1,4 @@
-"""tlcourse.finetune: block listing, trainable summary, BatchNorm policy and drift,
+"""tlcourse.lessons.fine_tuning: block listing, trainable summary, BatchNorm policy and drift,
 schedules, runners, the results table and the forgetting probe."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torchvision
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from tlcourse import finetune as ft
+from tlcourse.lessons import fine_tuning as ft
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The distillation plumbing of notebook 04 (tlcourse.methods.distill)."""
+"""The distillation plumbing of notebook 04 (tlcourse.lessons.distillation) and FitNets' hint loss (tlcourse.methods.distill)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from tlcourse.data import ImageDataset
-from tlcourse.methods import distill
+from tlcourse.features import standardize
+from tlcourse.lessons import distillation as distill
+from tlcourse.methods.distill import HintLoss
 from tlcourse.models import SmallCNN
 
 
@@ -159,7 +161,7 @@ def test_transfer_labels_keep_true_labels_and_fill_the_rest_from_the_teacher():
 
 def test_hint_loss_is_the_mean_squared_error_of_the_regressed_features():
     torch.manual_seed(0)
-    hint = distill.HintLoss(4, 6)
+    hint = HintLoss(4, 6)
     s, t = torch.randn(5, 4), torch.randn(5, 6)
     by_hand = ((hint.regressor(s) - t) ** 2).sum() / (5 * 6)  # the docstring's formula, written out
     assert torch.allclose(hint(s, t), by_hand)
@@ -175,7 +177,7 @@ def test_hint_loss_is_the_mean_squared_error_of_the_regressed_features():
 
 def test_standardize_gives_zero_mean_unit_variance_columns():
     f = torch.randn(50, 3) * torch.tensor([1.0, 10.0, 0.1]) + 5
-    z = distill.standardize(f)
+    z = standardize(f)
     assert torch.allclose(z.mean(0), torch.zeros(3), atol=1e-5)
     assert torch.allclose(z.std(0), torch.ones(3), atol=1e-4)
 
