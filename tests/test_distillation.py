@@ -108,11 +108,11 @@ def test_latency_and_size():
     assert distill.size_on_disk(big) > 4 * (512 * 512)  # float32 weights are all there
 
 
-def test_results_table_and_plots():
+def test_cost_table_and_plots():
     teacher, student = nn.Linear(100, 10), nn.Linear(10, 10)
     rows = [distill.model_row("teacher", teacher, [0.9], {1: 2.0, 64: 0.5}),
             distill.model_row("student", student, [0.8, 0.82, 0.84], {1: 0.2, 64: 0.01})]
-    df = distill.results_table(rows)
+    df = distill.cost_table(rows)
     assert df.loc["student", "seeds"] == 3
     assert df.loc["student", "acc_mean"] == pytest.approx(0.82)
     assert df.loc["student", "x_fewer_params"] == pytest.approx(1010 / 110)

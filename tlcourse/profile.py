@@ -79,6 +79,10 @@ _SIZES = {
         "06": dict(image_size=64, per_class=150, test_per_class=100, epochs=5, seeds=3,
                    text_test=300, text_val=100, text_pool=200, shots=(4, 16, 64)),
         "09": dict(image_size=320, photos=6, control_seeds=3, score_threshold=0.25, iou_threshold=0.45),
+        # the benchmarks' sizes (benchmarks/<name>.py reads profile()["<name>"])
+        "feature_cache": dict(images=1000, image_size=64),
+        "fit_overhead": dict(train=2000),
+        "grading_throughput": dict(submissions=8),
     },
     "full": {
         "01": dict(image_size=224, pool=10000, test=10000, label_budgets=(10, 50, 200, 1000), seeds=5,
@@ -96,6 +100,9 @@ _SIZES = {
         "06": dict(image_size=224, per_class=1000, test_per_class=1000, epochs=30, seeds=5,
                    text_test=1000, text_val=500, text_pool=2000, shots=(4, 16, 64, 256)),
         "09": dict(image_size=416, photos=6, control_seeds=5, score_threshold=0.25, iou_threshold=0.45),
+        "feature_cache": dict(images=10000, image_size=224),
+        "fit_overhead": dict(train=20000),
+        "grading_throughput": dict(submissions=40),
     },
 }
 

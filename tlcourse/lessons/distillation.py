@@ -14,7 +14,7 @@ own ``step_fn`` and ``loss_fn``. This module holds what is plumbing:
 - :func:`train_hint`: feature-based distillation (FitNets), a student layer
   regressed onto the teacher's cached features with
   :class:`tlcourse.methods.distill.HintLoss`;
-- :func:`measure_latency`, :func:`size_on_disk`, :func:`results_table`,
+- :func:`measure_latency`, :func:`size_on_disk`, :func:`cost_table`,
   :func:`plot_tradeoff`: the cost side of distillation;
 - :func:`plot_temperature` and :func:`temperature_widget`: how temperature
   reshapes a softmax (a slider where a widget frontend exists, always a
@@ -40,6 +40,8 @@ from ..backbones import count_parameters
 from ..device import pick_device, seed_everything
 from ..features import standardize
 from ..methods.distill import HintLoss
+from ..tables import mean_std, results_table
+from ..train import run_steps
 from ..widgets import widget_frontend
 
 
@@ -75,17 +77,26 @@ class Teacher(nn.Module):
 
 
 def train_linear_head(features: torch.Tensor, labels: torch.Tensor, num_classes: int, *, steps: int = 300,
-                      lr: float = 1e-2, weight_decay: float = 1e-3, seed: int = 0) -> nn.Linear:
-    """A linear head trained full-batch with AdamW and cross-entropy on cached features (notebook 01's probe)."""
+                      lr: float = 1e-2, weight_decay: float = 1e-3, seed: int = 0,
+                      device: torch.device | str | None = None) -> nn.Linear:
+    """A linear head trained full-batch with AdamW and cross-entropy on cached features (notebook 01's probe).
+
+    Trains on ``device`` (default :func:`~tlcourse.device.pick_device`); returns the head on the CPU.
+    """
+    device = pick_device(device)
     seed_everything(seed)
-    head = nn.Linear(features.shape[1], num_classes)
+    head = nn.Linear(features.shape[1], num_classes).to(device)
+    features, labels = features.to(device), labels.to(device)
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     head.train()
-    for _ in range(steps):
+
+    def step(_):
         opt.zero_grad(set_to_none=True)
         F.cross_entropy(head(features), labels).backward()
         opt.step()
-    return head.eval()
+
+    run_steps(step, range(steps), device=device)
+    return head.cpu().eval()
 
 
 @torch.no_grad()
@@ -142,16 +153,17 @@ def train_student(student: nn.Module, images: torch.Tensor, labels: torch.Tensor
     per_epoch = (len(images) + batch_size - 1) // batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * per_epoch)
     gen = torch.Generator().manual_seed(seed)
+
+    def step(idx):
+        loss = step_fn(student, opt, images[idx], labels[idx], teacher_logits[idx], loss_fn)
+        sched.step()
+        return float(loss) * len(idx)
+
     losses = []
     for _ in range(epochs):
         perm = torch.randperm(len(images), generator=gen).to(device)
-        total = 0.0
-        for i in range(0, len(images), batch_size):
-            idx = perm[i:i + batch_size]
-            loss = step_fn(student, opt, images[idx], labels[idx], teacher_logits[idx], loss_fn)
-            total += float(loss) * len(idx)
-            sched.step()
-        losses.append(total / len(images))
+        batches = [perm[i:i + batch_size] for i in range(0, len(images), batch_size)]
+        losses.append(sum(run_steps(step, batches, device=device)) / len(images))
     student.eval().to("cpu")
     return losses
 
@@ -241,16 +253,15 @@ def size_on_disk(model: nn.Module) -> int:
 
 def model_row(name: str, model: nn.Module, accuracies: Sequence[float], latency: Mapping[int, float]) -> dict:
     """One row of the results table."""
-    acc = np.asarray(accuracies, dtype=float)
-    return {"model": name, "acc_mean": float(acc.mean()), "acc_std": float(acc.std()), "seeds": len(acc),
+    acc_mean, acc_std = mean_std(accuracies)
+    return {"model": name, "acc_mean": acc_mean, "acc_std": acc_std, "seeds": len(accuracies),
             "params": count_parameters(model), "size_kb": size_on_disk(model) / 1024,
             **{f"ms_per_img_b{b}": v for b, v in latency.items()}}
 
 
-def results_table(rows: Sequence[dict]):
-    """A pandas DataFrame of :func:`model_row` rows, plus each model's size and speed relative to the first."""
-    import pandas as pd
-    df = pd.DataFrame(rows).set_index("model")
+def cost_table(rows: Sequence[dict]):
+    """A results table of :func:`model_row` rows, plus each model's size and speed relative to the first."""
+    df = results_table(rows, index="model")
     ref = df.iloc[0]
     df["x_fewer_params"] = ref["params"] / df["params"]
     for col in [c for c in df.columns if c.startswith("ms_per_img_b")]:

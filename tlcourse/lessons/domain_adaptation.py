@@ -30,7 +30,10 @@ from torch import nn
 
 from ..data import DIGIT_CLASSES, SPLIT_SEED, load_digits, load_mnist5k
 from ..methods.adapt import CorrelationAlignmentLoss, DomainAdversarialLoss, DomainClassifier, dann_lambda
+from ..device import pick_device
 from ..models import SmallCNN
+from ..tables import mean_std
+from ..train import run_steps
 
 # ---------------------------------------------------------------- data
 
@@ -98,20 +101,26 @@ def load_raw_domains(seed: int = SPLIT_SEED):
             load_digits("adapt", seed=seed), load_digits("test", seed=seed))
 
 
-def pixel_baseline(pair: DomainPair, steps: int = 300, lr: float = 0.05, seed: int = 0) -> tuple[float, float]:
+def pixel_baseline(pair: DomainPair, steps: int = 300, lr: float = 0.05, seed: int = 0,
+                   device: torch.device | str | None = None) -> tuple[float, float]:
     """Multinomial logistic regression on the source pixels (full-batch Adam, in well under a second).
 
     Returns its (source test, target test) accuracy: how far a model that has
     never seen the target gets, before any network or adaptation is involved.
     """
+    device = pick_device(device)
     torch.manual_seed(seed)
-    x, y = pair.source_x.flatten(1), pair.source_y
-    clf = nn.Linear(x.shape[1], len(pair.classes))
+    x, y = pair.source_x.flatten(1).to(device), pair.source_y.to(device)
+    clf = nn.Linear(x.shape[1], len(pair.classes)).to(device)
     opt = torch.optim.Adam(clf.parameters(), lr=lr, weight_decay=1e-4)
-    for _ in range(steps):
+
+    def step(_):
         opt.zero_grad()
         F.cross_entropy(clf(x), y).backward()
         opt.step()
+
+    run_steps(step, range(steps), device=device)
+    clf.cpu()
     with torch.no_grad():
         return (float((clf(pair.source_test_x.flatten(1)).argmax(1) == pair.source_test_y).float().mean()),
                 float((clf(pair.target_test_x.flatten(1)).argmax(1) == pair.target_test_y).float().mean()))
@@ -158,28 +167,39 @@ def _steps(n: int, epochs: float, batch_size: int) -> int:
     return max(1, int(round(epochs * n / batch_size)))
 
 
+def _on(device: torch.device, *tensors: torch.Tensor | None):
+    return tuple(None if t is None else t.to(device) for t in tensors)
+
+
 def train_classifier(x: torch.Tensor, y: torch.Tensor, epochs: float = 8, seed: int = 0, batch_size: int = 128,
-                     lr: float = 2e-3, weights: torch.Tensor | None = None, width: int = 16) -> SmallCNN:
+                     lr: float = 2e-3, weights: torch.Tensor | None = None, width: int = 16,
+                     device: torch.device | str | None = None) -> SmallCNN:
     """Plain supervised training of a fresh :func:`make_model` on ``(x, y)`` (Adam, cosine LR).
 
     ``weights`` (one per example) turns the loss into a weighted mean: the
-    importance-weighted source-only baseline.
+    importance-weighted source-only baseline. Trains on ``device`` (default
+    :func:`~tlcourse.device.pick_device`) and returns the model on the CPU.
     """
+    device = pick_device(device)
     torch.manual_seed(seed)
-    model = make_model(width)
+    model = make_model(width).to(device)
+    x, y, weights = _on(device, x, y, weights)
     g = torch.Generator().manual_seed(seed)
     steps = _steps(len(y), epochs, batch_size)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     model.train()
-    for idx in _batches(len(y), batch_size, steps, g):
+
+    def step(idx):
         loss = F.cross_entropy(model(x[idx]), y[idx], reduction="none")
         loss = (loss * weights[idx]).sum() / weights[idx].sum() if weights is not None else loss.mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
-    return model.eval()
+
+    run_steps(step, _batches(len(y), batch_size, steps, g), device=device, total=steps)
+    return model.cpu().eval()
 
 
 def train_source_only(pair: DomainPair, epochs: float = 8, seed: int = 0, batch_size: int = 128,
@@ -219,19 +239,23 @@ def _param_groups(model: SmallCNN, extra: nn.Module | None, lr: float):
 
 def train_dann(pair: DomainPair, epochs: float = 8, seed: int = 0, batch_size: int = 128, step: Callable | None = None,
                lr: float = 2e-3, max_lambda: float = 1.0, gamma: float = 10.0, width: int = 16,
-               log_every: int = 0) -> tuple[SmallCNN, dict]:
+               log_every: int = 0, device: torch.device | str | None = None) -> tuple[SmallCNN, dict]:
     """DANN: labelled source batches and unlabelled target batches, one ``step`` per pair of batches.
 
     ``step(feature_extractor, classifier, domain_classifier, optimizer, x_s, y_s, x_t, lambd) -> dict``
     is the student's DANN step (default :func:`_default_dann_step`); ``lambd`` follows
     :func:`dann_lambda` over training. Adam with a cosine LR, as for source-only training,
-    so the only difference is the adversarial term. Returns the model and a log with
+    so the only difference is the adversarial term. Trains on ``device`` (default
+    :func:`~tlcourse.device.pick_device`); returns the model (on the CPU) and a log with
     per-step ``lambda``, ``cls_loss``, ``domain_loss``.
     """
     step = step or _default_dann_step
+    device = pick_device(device)
     torch.manual_seed(seed)
     model = make_model(width)
     disc = DomainClassifier(model.feature_dim)
+    model.to(device), disc.to(device)
+    source_x, source_y, target_x = _on(device, pair.source_x, pair.source_y, pair.target_x)
     g = torch.Generator().manual_seed(seed)
     steps = _steps(len(pair.source_y), epochs, batch_size)
     opt = torch.optim.Adam(_param_groups(model, disc, lr), lr=lr)
@@ -239,29 +263,36 @@ def train_dann(pair: DomainPair, epochs: float = 8, seed: int = 0, batch_size: i
     log = {"lambda": [], "cls_loss": [], "domain_loss": []}
     model.train(), disc.train()
     tgt_batches = _batches(len(pair.target_x), batch_size, steps, g)
-    for i, idx in enumerate(_batches(len(pair.source_y), batch_size, steps, g)):
-        jdx = next(tgt_batches)
+
+    def one_step(batch):
+        i, idx, jdx = batch
         lambd = dann_lambda(i / steps, gamma, max_lambda)
-        out = step(model.features, model.classifier, disc, opt, pair.source_x[idx], pair.source_y[idx],
-                   pair.target_x[jdx], lambd)
+        out = step(model.features, model.classifier, disc, opt, source_x[idx], source_y[idx], target_x[jdx], lambd)
         sched.step()
         log["lambda"].append(lambd)
         for k in ("cls_loss", "domain_loss"):
             log[k].append(float(out[k]) if isinstance(out, dict) and k in out else float("nan"))
-    return model.eval(), log
+
+    batches = ((i, idx, next(tgt_batches)) for i, idx in enumerate(_batches(len(pair.source_y), batch_size, steps, g)))
+    run_steps(one_step, batches, device=device, total=steps)
+    return model.cpu().eval(), log
 
 
 def train_matching(pair: DomainPair, loss_fn: Callable | None = None, trade_off: float = 1.0, epochs: float = 8,
-                   seed: int = 0, batch_size: int = 128, lr: float = 2e-3, width: int = 16) -> tuple[SmallCNN, dict]:
+                   seed: int = 0, batch_size: int = 128, lr: float = 2e-3, width: int = 16,
+                   device: torch.device | str | None = None) -> tuple[SmallCNN, dict]:
     """Statistics matching: cross-entropy on source + ``trade_off`` × ``loss_fn(f_s, f_t)``.
 
     ``loss_fn`` is CORAL (default :class:`CorrelationAlignmentLoss`), an
     :class:`MMDLoss`, or the student's own function of ``(f_s, f_t)``. Source
-    and target go through the network in one batch, as in DANN.
+    and target go through the network in one batch, as in DANN. Trains on ``device``
+    (default :func:`~tlcourse.device.pick_device`) and returns the model on the CPU.
     """
     loss_fn = loss_fn or CorrelationAlignmentLoss()
+    device = pick_device(device)
     torch.manual_seed(seed)
-    model = make_model(width)
+    model = make_model(width).to(device)
+    source_x, source_y, target_x = _on(device, pair.source_x, pair.source_y, pair.target_x)
     g = torch.Generator().manual_seed(seed)
     steps = _steps(len(pair.source_y), epochs, batch_size)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -269,11 +300,12 @@ def train_matching(pair: DomainPair, loss_fn: Callable | None = None, trade_off:
     log = {"cls_loss": [], "match_loss": []}
     model.train()
     tgt_batches = _batches(len(pair.target_x), batch_size, steps, g)
-    for idx in _batches(len(pair.source_y), batch_size, steps, g):
-        jdx = next(tgt_batches)
-        f = model.features(torch.cat([pair.source_x[idx], pair.target_x[jdx]]))
+
+    def step(batch):
+        idx, jdx = batch
+        f = model.features(torch.cat([source_x[idx], target_x[jdx]]))
         f_s, f_t = f[:len(idx)], f[len(idx):]
-        cls_loss = F.cross_entropy(model.classifier(f_s), pair.source_y[idx])
+        cls_loss = F.cross_entropy(model.classifier(f_s), source_y[idx])
         match = loss_fn(f_s, f_t)
         opt.zero_grad()
         (cls_loss + trade_off * match).backward()
@@ -281,15 +313,17 @@ def train_matching(pair: DomainPair, loss_fn: Callable | None = None, trade_off:
         sched.step()
         log["cls_loss"].append(cls_loss.item())
         log["match_loss"].append(float(match.detach()) if isinstance(match, torch.Tensor) else float(match))
-    return model.eval(), log
+
+    run_steps(step, zip(_batches(len(pair.source_y), batch_size, steps, g), tgt_batches), device=device, total=steps)
+    return model.cpu().eval(), log
 
 
 def summarize(results: dict[str, list[float]]) -> str:
     """A markdown table of mean ± std (and min) over seeds, one row per method."""
     rows = ["| method | target test accuracy (mean ± std) | min | seeds |", "|---|---|---|---|"]
     for name, accs in results.items():
-        a = np.asarray(accs, dtype=float)
-        rows.append(f"| {name} | {a.mean():.3f} ± {a.std():.3f} | {a.min():.3f} | {len(a)} |")
+        mean, std = mean_std(accs)
+        rows.append(f"| {name} | {mean:.3f} ± {std:.3f} | {min(accs):.3f} | {len(accs)} |")
     return "\n".join(rows)
 
 

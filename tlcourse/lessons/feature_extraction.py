@@ -13,7 +13,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..plots import plot_label_efficiency
-from ..widgets import _display, _html_table, _text_table, _use_widgets, figure_png
+from ..tables import text_table
+from ..widgets import _display, _html_table, _use_widgets, figure_png
 
 
 def _curve(by_budget: Mapping[int, Sequence[float]]) -> dict[int, float]:
@@ -100,7 +101,7 @@ def label_budget_explorer(results: Mapping[str, Mapping[int, Sequence[float]]],
     if not _use_widgets(interactive):
         for k in budgets:
             rows, verdict = budget_rows(results, k, reference, baseline)
-            print(f"{k} labels per class\n{_text_table(header, rows)}\n{verdict}\n")
+            print(f"{k} labels per class\n{text_table(header, rows)}\n{verdict}\n")
         return _plot_budget(results, None, reference, baseline, chance, title)
 
     import ipywidgets as widgets

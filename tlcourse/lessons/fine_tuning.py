@@ -10,7 +10,7 @@
   statistics move from their pretrained values;
 - :func:`stage_schedule`, :func:`train_schedule`: a training runner that calls *your* unfreezing
   function at the start of each stage (gradual unfreezing);
-- :func:`run_comparison`, :func:`results_table`, :func:`plot_comparison`:
+- :func:`run_comparison`, :func:`seed_summary`, :func:`plot_comparison`:
   several methods over several seeds, as a table and a plot;
 - :func:`imagenet_top1`: source-task accuracy of a body with the original
   ImageNet classifier reattached (catastrophic forgetting);
@@ -35,8 +35,10 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..assets.registry import IMAGENET_MEAN, IMAGENET_STD
 from ..backbones import BackboneTransform
-from ..train import History, evaluate, fit, make_loader
-from ..widgets import _display, _text_table, _use_widgets, figure_png
+from ..device import pick_device
+from ..train import History, evaluate, fit, make_loader, run_steps
+from ..tables import mean_std, text_table
+from ..widgets import _display, _use_widgets, figure_png
 
 
 # ---------------------------------------------------------------- structure
@@ -262,30 +264,26 @@ def _numeric_keys(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return [k for k in order if k in keys] + [k for k in keys if k not in order]
 
 
-def results_table(results: Mapping[str, Sequence[Mapping[str, Any]]], show: bool = True) -> list[dict[str, Any]]:
-    """Mean and standard deviation over seeds of every numeric entry, one row per method."""
+def seed_summary(results: Mapping[str, Sequence[Mapping[str, Any]]], show: bool = True) -> list[dict[str, Any]]:
+    """Mean and standard deviation over seeds of every numeric entry, one row per method (printed as a table)."""
     table, keys = [], []
     for name, rows in results.items():
         row: dict[str, Any] = {"method": name, "seeds": len(rows)}
         for k in _numeric_keys(rows):
-            vals = np.array([r[k] for r in rows], dtype=float)
-            row[k] = (float(vals.mean()), float(vals.std()))
+            row[k] = mean_std([r[k] for r in rows])
             if k not in keys:
                 keys.append(k)
         table.append(row)
-    keys = [k for k in ("acc", "train_acc", "imagenet_top1", "seconds") if k in keys] + \
-        [k for k in keys if k not in ("acc", "train_acc", "imagenet_top1", "seconds")]
+    order = ("acc", "train_acc", "imagenet_top1", "seconds")
+    keys = [k for k in order if k in keys] + [k for k in keys if k not in order]
     if show and table:
-        print(f"{'method':<24}" + "".join(f"{k:>16}" for k in keys) + f"{'seeds':>7}")
-        for row in table:
-            cells = []
-            for k in keys:
-                if k not in row:
-                    cells.append(f"{'-':>16}")
-                else:
-                    m, sd = row[k]
-                    cells.append(f"{m:>9.1f} ± {sd:<4.1f}" if k == "seconds" else f"{m:>9.3f} ± {sd:<4.3f}")
-            print(f"{row['method']:<24}" + "".join(cells) + f"{row['seeds']:>7}")
+        def cell(row, k):
+            if k not in row:
+                return "-"
+            m, sd = row[k]
+            return f"{m:.1f} ± {sd:.1f}" if k == "seconds" else f"{m:.3f} ± {sd:.3f}"
+        print(text_table(["method", *keys, "seeds"], [[r["method"], *(cell(r, k) for k in keys), r["seeds"]]
+                                                       for r in table]))
     return table
 
 
@@ -349,16 +347,18 @@ class UnfreezingProfiler:
 
     Works on a private copy of ``net`` (its ``head`` must be a submodule), so
     the caller's network keeps its weights and flags. Speed is the best of
-    ``steps`` timed AdamW steps on one batch (after one warm-up step), on
-    ``threads`` CPU threads: one thread by default, because a second busy
-    process makes multi-threaded timings erratic, and the ratios between
-    values of k are the point. Frozen blocks at the input end need no
-    backward pass, which is where the speed comes from. BatchNorm layers
-    stay in eval mode.
+    ``steps`` timed AdamW steps on one batch (after one warm-up step), run
+    through :func:`tlcourse.train.run_steps` on ``device`` (default
+    :func:`~tlcourse.device.pick_device`) with ``threads`` CPU threads: one
+    thread by default, because a second busy process makes multi-threaded
+    timings erratic, and the ratios between values of k are the point.
+    Frozen blocks at the input end need no backward pass, which is where the
+    speed comes from. BatchNorm layers stay in eval mode.
     """
 
     def __init__(self, net: nn.Module, head: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                 image_size: int | None = None, steps: int = 3, threads: int | None = 1):
+                 image_size: int | None = None, steps: int = 3, threads: int | None = 1,
+                 device: torch.device | str | None = None):
         if not any(m is head for m in net.modules()):
             raise ValueError("head must be a submodule of net (e.g. net.classifier)")
         if len(images) != len(labels) or not len(images):
@@ -367,7 +367,8 @@ class UnfreezingProfiler:
         self.net, self.head = copy.deepcopy((net, head))  # one deepcopy keeps head inside net
         self.blocks = body_blocks(self.net)
         self.model = with_input_transform(self.net, image_size) if image_size else self.net
-        self.model.eval()  # BatchNorm statistics must not drift while we time
+        self.device = pick_device(device)
+        self.model.to(self.device).eval()  # BatchNorm statistics must not drift while we time
         self.images, self.labels, self.steps = images, labels.long(), max(1, int(steps))
         self.threads = threads
         self.total = sum(p.numel() for p in self.net.parameters())
@@ -397,18 +398,22 @@ class UnfreezingProfiler:
             params = [p for p in self.net.parameters() if p.requires_grad]
             optimizer = torch.optim.AdamW(params, lr=1e-6)
             loss_fn = nn.CrossEntropyLoss()
-            times = []
             saved_threads = torch.get_num_threads()
             if self.threads:
                 torch.set_num_threads(self.threads)
+            def step(batch):
+                images, labels = batch
+                t0 = time.perf_counter()
+                optimizer.zero_grad(set_to_none=True)
+                loss_fn(self.model(images), labels).backward()
+                optimizer.step()
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                return time.perf_counter() - t0
+
             try:
-                for step in range(self.steps + 1):
-                    t0 = time.perf_counter()
-                    optimizer.zero_grad(set_to_none=True)
-                    loss_fn(self.model(self.images), self.labels).backward()
-                    optimizer.step()
-                    if step:  # the first step allocates optimizer state and buffers
-                        times.append(time.perf_counter() - t0)
+                batches = [(self.images, self.labels)] * (self.steps + 1)
+                times = run_steps(step, batches, device=self.device)[1:]  # step 0 allocates optimizer state
             finally:
                 torch.set_num_threads(saved_threads)
             self._speed[k] = len(self.images) / min(times)
@@ -482,7 +487,7 @@ def trainable_layers_explorer(net: nn.Module, head: nn.Module, images: torch.Ten
     if not _use_widgets(interactive):
         print(f"{prof.n_blocks} body blocks, {prof.total:,} parameters; speed measured on one batch of "
               f"{len(images)} (best of {prof.steps} steps on {prof.threads or torch.get_num_threads()} "
-              "thread(s))\n" + _text_table(header, [fmt(r) for r in rows]))
+              "thread(s))\n" + text_table(header, [fmt(r) for r in rows]))
         return _plot_unfreezing(prof, None), rows
 
     import ipywidgets as widgets

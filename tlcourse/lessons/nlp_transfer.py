@@ -386,13 +386,3 @@ def lm_label_scores(model, tokenizer, prompts: Sequence[str], labels: Sequence[s
 def accuracy_interval(acc: float, n: int) -> float:
     """Half-width of a 95% normal-approximation interval for an accuracy measured on ``n`` items."""
     return 1.96 * math.sqrt(max(acc * (1 - acc), 1e-12) / n)
-
-
-def results_table(rows: Sequence[dict]):
-    """A pandas DataFrame of results rows (``approach``, ``accuracy``, ``seconds``, ``trainable``, ...)."""
-    import pandas as pd
-
-    df = pd.DataFrame(list(rows))
-    if "trainable" in df:
-        df["trainable"] = df["trainable"].map(lambda v: f"{int(v):,}" if v == v else "")
-    return df.set_index("approach") if "approach" in df else df

@@ -32,6 +32,8 @@ from torch import nn
 
 from ..assets import is_online
 from ..data import FASHION_CLASSES
+from ..device import pick_device
+from ..train import run_steps
 
 # ------------------------------------------------------------------ semantic side information
 
@@ -130,7 +132,8 @@ def few_shot_text_probe(train_emb: torch.Tensor, train_y, test_emb: torch.Tensor
 
 def fit_projection(step: Callable, features: torch.Tensor, labels: torch.Tensor, label_embeddings: torch.Tensor,
                    *, epochs: int = 5, batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 1e-4,
-                   temperature: float = 0.05, seed: int = 0) -> tuple[nn.Linear, list[float]]:
+                   temperature: float = 0.05, seed: int = 0,
+                   device: torch.device | str | None = None) -> tuple[nn.Linear, list[float]]:
     """Train a linear map from image features into the label-embedding space.
 
     ``step(projection, optimizer, x, targets, class_embeddings, temperature)``
@@ -138,9 +141,11 @@ def fit_projection(step: Callable, features: torch.Tensor, labels: torch.Tensor,
     The loop trains on exactly the classes present in ``labels`` (so pass
     seen-class images only): ``targets`` index the rows of
     ``class_embeddings = label_embeddings[those classes]``. Returns the
-    projection (with ``trained_classes``, the classes it saw) and the mean
-    loss of each epoch.
+    projection (with ``trained_classes``, the classes it saw) on the CPU and
+    the mean loss of each epoch. Trains on ``device`` (default
+    :func:`~tlcourse.device.pick_device`).
     """
+    device = pick_device(device)
     features = torch.as_tensor(features).float()
     labels = torch.as_tensor(labels).long()
     label_embeddings = torch.as_tensor(label_embeddings).float()
@@ -151,19 +156,20 @@ def fit_projection(step: Callable, features: torch.Tensor, labels: torch.Tensor,
     class_embeddings = label_embeddings[classes]
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    projection = nn.Linear(features.shape[1], label_embeddings.shape[1])
+    projection = nn.Linear(features.shape[1], label_embeddings.shape[1]).to(device)
+    features, targets, class_embeddings = features.to(device), targets.to(device), class_embeddings.to(device)
     optimizer = torch.optim.AdamW(projection.parameters(), lr=lr, weight_decay=weight_decay)
     projection.train()
+
+    def one_step(idx):
+        return float(step(projection, optimizer, features[idx], targets[idx], class_embeddings, temperature))
+
     history = []
     for _ in range(epochs):
         perm = torch.randperm(len(features), generator=g)
-        losses = []
-        for start in range(0, len(perm), batch_size):
-            idx = perm[start:start + batch_size]
-            loss = step(projection, optimizer, features[idx], targets[idx], class_embeddings, temperature)
-            losses.append(float(loss))
-        history.append(float(np.mean(losses)))
-    projection.eval()
+        batches = [perm[start:start + batch_size] for start in range(0, len(perm), batch_size)]
+        history.append(float(np.mean(run_steps(one_step, batches, device=device))))
+    projection.cpu().eval()
     projection.trained_classes = tuple(int(c) for c in classes)
     return projection, history
 
@@ -179,28 +185,34 @@ def project(projection: nn.Module, features: torch.Tensor) -> torch.Tensor:
 
 def fit_attribute_predictors(features: torch.Tensor, labels: torch.Tensor, class_attributes,
                              *, steps: int = 300, lr: float = 1e-2, weight_decay: float = 1e-3,
-                             seed: int = 0) -> nn.Linear:
+                             seed: int = 0, device: torch.device | str | None = None) -> nn.Linear:
     """One logistic-regression classifier per attribute, trained jointly (one Linear, BCE loss).
 
     Each image's attribute targets are its class's row of ``class_attributes``.
     Train on seen-class images only. Attributes that are constant over the
     training classes cannot be learned; the returned model records them in
-    ``unlearnable`` (a list of column indices).
+    ``unlearnable`` (a list of column indices). Trains on ``device`` (default
+    :func:`~tlcourse.device.pick_device`) and returns the model on the CPU.
     """
+    device = pick_device(device)
     features = torch.as_tensor(features).float()
     labels = torch.as_tensor(labels).long()
     attrs = torch.as_tensor(np.asarray(class_attributes), dtype=torch.float32)
     targets = attrs[labels]
     torch.manual_seed(seed)
-    model = nn.Linear(features.shape[1], attrs.shape[1])
+    model = nn.Linear(features.shape[1], attrs.shape[1]).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     pos = targets.mean(0).clamp(1e-3, 1 - 1e-3)
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=(1 - pos) / pos)  # balance rare attributes
-    for _ in range(steps):
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=((1 - pos) / pos).to(device))  # balance rare attributes
+    x, t = features.to(device), targets.to(device)
+
+    def step(_):
         opt.zero_grad()
-        loss_fn(model(features), targets).backward()
+        loss_fn(model(x), t).backward()
         opt.step()
-    model.eval()
+
+    run_steps(step, range(steps), device=device)
+    model.cpu().eval()
     model.unlearnable = [int(j) for j in torch.nonzero(targets.min(0).values == targets.max(0).values).flatten()]
     model.trained_classes = tuple(int(c) for c in torch.unique(labels))
     return model
@@ -248,15 +260,6 @@ def prediction_counts(pred, classes: Sequence[str] = FASHION_CLASSES, among: Seq
     pred = np.asarray(pred)
     among = range(len(classes)) if among is None else among
     return ", ".join(f"{classes[c]}: {int((pred == c).sum())}" for c in among)
-
-
-def results_table(rows: Sequence[tuple[str, str, str]], header=("setting", "method", "accuracy")) -> str:
-    """A plain-text table from ``(setting, method, result)`` rows; also printed."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
-    text = "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
-    print(text)
-    return text
 
 
 # ------------------------------------------------------------------ CLIP, online only

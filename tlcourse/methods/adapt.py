@@ -86,7 +86,12 @@ def dann_lambda(progress: float, gamma: float = 10.0, max_value: float = 1.0) ->
 
 
 def dann_learning_rate(progress: float, lr0: float = 0.01, alpha: float = 10.0, beta: float = 0.75) -> float:
-    r"""The paper's learning-rate annealing :math:`\mu_p = \mu_0 / (1 + \alpha p)^\beta`."""
+    r"""The learning-rate annealing of Ganin & Lempitsky (ICML 2015), :math:`\mu_p = \mu_0 / (1 + \alpha p)^\beta`,
+    with :math:`p \in [0, 1]` the training progress.
+
+    >>> round(dann_learning_rate(0.0), 4), round(dann_learning_rate(1.0), 4)
+    (0.01, 0.0017)
+    """
     return lr0 / (1.0 + alpha * float(progress)) ** beta
 
 
@@ -96,7 +101,9 @@ class DomainClassifier(nn.Module):
     A 2-layer MLP as in TLlib's ``DomainDiscriminator``:
     ``Linear(in, h) → BN → ReLU → Linear(h, h) → BN → ReLU → Linear(h, 1)``.
     :math:`\sigma(D(f))` estimates :math:`P(\text{source} \mid f)`; the course labels
-    source as 1 and target as 0.
+    source as 1 and target as 0. The discriminator of DANN (Ganin & Lempitsky, ICML 2015).
+
+    Inputs: features (N, in_features), N >= 2 in training mode (BatchNorm). Output: logits (N, 1).
 
     Usage::
 
@@ -207,6 +214,8 @@ class MMDLoss(nn.Module):
     Args:
         multipliers: the bandwidth multipliers, default ``(0.25, 0.5, 1, 2, 4)``.
 
+    Inputs: ``f_s`` (N, d), ``f_t`` (M, d). Output: a scalar (0 when both batches are the same).
+
     Usage::
 
         loss = F.cross_entropy(classifier(f_s), y_s) + trade_off * MMDLoss()(f_s, f_t)
@@ -241,6 +250,16 @@ def importance_weights(source_x: torch.Tensor, target_x: torch.Tensor, C: float 
     (N_source,) and the domain classifier's held-out accuracy (cross-validated
     on two folds), which says how separable the domains are: 0.5 means
     indistinguishable, near 1 means the weights will be extreme.
+
+    Importance weighting under covariate shift: Shimodaira (2000); the density
+    ratio from a domain classifier: Bickel, Brückner & Scheffer (ICML 2007).
+
+    Inputs: ``source_x`` (N, ...) and ``target_x`` (M, ...), flattened to pixels.
+
+    Usage::
+
+        w, domain_acc = importance_weights(pair.source_x, pair.target_x)
+        loss = (F.cross_entropy(model(x_s), y_s, reduction="none") * w[idx]).sum() / w[idx].sum()
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
