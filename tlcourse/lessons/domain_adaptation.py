@@ -29,8 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import DIGIT_CLASSES, SPLIT_SEED, load_digits, load_mnist5k
-from ..methods.adapt import CorrelationAlignmentLoss, DomainAdversarialLoss, DomainClassifier, dann_lambda
 from ..device import pick_device
+from ..methods.adapt import CorrelationAlignmentLoss, DomainAdversarialLoss, DomainClassifier, dann_lambda
 from ..models import SmallCNN
 from ..tables import mean_std
 from ..train import run_steps

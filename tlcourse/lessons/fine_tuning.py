@@ -36,8 +36,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ..assets.registry import IMAGENET_MEAN, IMAGENET_STD
 from ..backbones import BackboneTransform
 from ..device import pick_device
-from ..train import History, evaluate, fit, make_loader, run_steps
 from ..tables import mean_std, text_table
+from ..train import History, evaluate, fit, make_loader, run_steps
 from ..widgets import _display, _use_widgets, figure_png
 
 
