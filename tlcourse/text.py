@@ -13,7 +13,6 @@ notebook 03's sentence embeddings share.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pathlib
@@ -153,8 +152,7 @@ def embed_texts(texts: Sequence[str], name: str = "minilm-l6", max_length: int =
         raise ValueError("embed_texts got no texts")
     path = None
     if cache:
-        path = cache_path("text_embeddings", name, str(max_length),
-                          hashlib.sha256("\x00".join(texts).encode()).hexdigest())
+        path = cache_path("text_embeddings", name, str(max_length), "\x00".join(texts))
         saved = load_cached(path)
         if saved is not None:
             return saved
