@@ -51,8 +51,8 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--images", type=int, default=None, help="training images (quick 1000, full 10000)")
-    ap.add_argument("--image-size", type=int, default=None, help="backbone input size (quick 64, full 224)")
+    ap.add_argument("--images", type=int, default=None, help="training images (default: the profile's feature_cache sizes)")
+    ap.add_argument("--image-size", type=int, default=None, help="backbone input size (default: the profile's)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--full", action="store_true")
     ap.add_argument("--out", type=pathlib.Path)
@@ -63,10 +63,12 @@ def main(argv=None) -> dict:
 
     from tlcourse import extract_features, load_backbone, load_fashion_mnist
     from tlcourse.device import set_threads
+    from tlcourse.profile import profile
 
     set_threads()
-    n = args.images or (10000 if args.full else 1000)
-    size = args.image_size or (224 if args.full else 64)
+    sizes = profile("full" if args.full else "quick")["feature_cache"]
+    n = args.images or sizes["images"]
+    size = args.image_size or sizes["image_size"]
     data = load_fashion_mnist("train", n=n)
     backbone = load_backbone("mobilenet_v2", image_size=size)
     model, transform = backbone.model.eval(), backbone.transforms

@@ -50,7 +50,7 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", type=int, default=5, help="fit/loop pairs, alternated")
     ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--train", type=int, default=None, help="training images (quick 2000, full 20000)")
+    ap.add_argument("--train", type=int, default=None, help="training images (default: the profile's fit_overhead size)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--full", action="store_true")
     ap.add_argument("--out", type=pathlib.Path)
@@ -61,11 +61,12 @@ def main(argv=None) -> dict:
 
     from tlcourse import fit, load_fashion_mnist, make_loader, seed_everything
     from tlcourse.device import set_threads
+    from tlcourse.profile import profile
     from tlcourse.models import SmallCNN
 
     set_threads()
     device = torch.device("cpu")  # the course's quick profile; the gpu benchmark covers CUDA
-    n = args.train or (20000 if args.full else 2000)
+    n = args.train or profile("full" if args.full else "quick")["fit_overhead"]["train"]
     data = load_fashion_mnist("train", n=n)
     lr, seed = 1e-3, 0
     rec = Recorder("fit_overhead", args.out, "full" if args.full else "quick", pairs=args.pairs, epochs=args.epochs,

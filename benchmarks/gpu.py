@@ -45,7 +45,7 @@ def amp_throughput(pairs: int, steps: int, batch_size: int, device: str = "cuda"
     from torch.utils.data import DataLoader, TensorDataset
 
     from tlcourse import fit, load_imagenet_classifier, seed_everything
-    from tlcourse.finetune import with_input_transform
+    from tlcourse.lessons.fine_tuning import with_input_transform
 
     device = torch.device(device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)

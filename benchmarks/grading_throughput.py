@@ -128,14 +128,15 @@ def run(k: int, workers: int, root: pathlib.Path, assignment: str, out: pathlib.
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--k", type=int, default=None, help="submissions (default 8; 40 with --full)")
+    ap.add_argument("--k", type=int, default=None, help="submissions (default: the profile's grading_throughput size)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--full", action="store_true", help="a class-sized K")
     ap.add_argument("--root", type=pathlib.Path, default=FIXTURE, help="course root (default: the test fixture)")
     ap.add_argument("--assignment", default="01_tiny")
     ap.add_argument("--json", type=pathlib.Path, default=REPO / "docs" / "results" / "grading_throughput.json")
     args = ap.parse_args(argv)
-    k = args.k or (40 if args.full else 8)
+    from tlcourse.profile import profile
+    k = args.k or profile("full" if args.full else "quick")["grading_throughput"]["submissions"]
     r = run(k, args.workers, args.root.resolve(), args.assignment, args.json)
     print(f"grading {k} submissions of {args.assignment} ({os.cpu_count()} CPUs, load {r['machine']['load_avg_at_end']})")
     print(f"{'method':<34}{'wall s':>8}{'s/submission':>14}")

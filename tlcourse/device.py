@@ -12,8 +12,8 @@ import torch
 DEVICE_ENV = "TLCOURSE_DEVICE"
 
 
-def pick_device(prefer: str | None = None) -> torch.device:
-    """cuda, then mps, then cpu. ``prefer`` or ``$TLCOURSE_DEVICE`` overrides.
+def pick_device(prefer: str | torch.device | None = None) -> torch.device:
+    """cuda, then mps, then cpu. ``prefer`` (a name or a device) or ``$TLCOURSE_DEVICE`` overrides.
 
     >>> pick_device("cpu")
     device(type='cpu')

@@ -1,6 +1,6 @@
 """``extract_features``: run a frozen backbone once, cache the result on disk.
 
-The cache key is a hash of the backbone's weights, its class, the input
+The cache (:mod:`tlcourse.cache`) key is a hash of the backbone's weights, its class, the input
 transform and the dataset's fingerprint, so changing any of them misses
 the cache and nothing stale is ever returned. With features cached, a
 linear head trains in seconds.
@@ -14,8 +14,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, SequentialSampler
 
-from ._io import atomic_open
-from .assets import cache_root
+from .cache import cache_dir, cache_path, load_cached, save_cached
 from .device import autocast, pick_device
 
 
@@ -38,7 +37,7 @@ def _data_fingerprint(data) -> str | None:
 
 
 def features_cache_dir() -> pathlib.Path:
-    return cache_root() / "features"
+    return cache_dir("features")
 
 
 @torch.no_grad()
@@ -60,14 +59,10 @@ def extract_features(backbone, data, *, transform=None, batch_size: int = 128, d
     path = None
     data_fp = _data_fingerprint(data) if cache else None
     if data_fp:
-        key = hashlib.sha256("|".join([model_fingerprint(model), repr(transform), data_fp]).encode()).hexdigest()[:24]
-        path = features_cache_dir() / f"{key}.pt"
-        if path.exists():
-            try:
-                saved = torch.load(path, weights_only=True)
-                return saved["features"], saved["labels"]
-            except Exception:
-                path.unlink(missing_ok=True)  # unreadable cache entry: recompute
+        path = cache_path("features", model_fingerprint(model), repr(transform), data_fp)
+        saved = load_cached(path)
+        if saved is not None:
+            return saved["features"], saved["labels"]
     device = torch.device(device) if device else pick_device()
     loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size, shuffle=False)
     was_training = model.training
@@ -93,8 +88,7 @@ def extract_features(backbone, data, *, transform=None, batch_size: int = 128, d
         model.train(was_training)
     features, labels_t = torch.cat(feats), torch.cat(labels).long()
     if path is not None:
-        with atomic_open(path, "wb") as fh:
-            torch.save({"features": features, "labels": labels_t}, fh)
+        save_cached(path, {"features": features, "labels": labels_t})
     return features, labels_t
 
 

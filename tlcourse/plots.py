@@ -1,4 +1,9 @@
-"""Every figure the notebooks show. Each returns the matplotlib Figure."""
+"""General-purpose figures any notebook can use (training history, confusion matrix, image grid,
+2-D embedding, label efficiency). Each returns the matplotlib Figure.
+
+A figure made for one notebook's story lives in that notebook's lesson module
+(``tlcourse.lessons.<topic>``).
+"""
 from __future__ import annotations
 
 from typing import Mapping, Sequence

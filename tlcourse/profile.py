@@ -81,6 +81,10 @@ _SIZES = {
         "09": dict(image_size=320, photos=6, control_seeds=3, score_threshold=0.25, iou_threshold=0.45),
         "11": dict(n_source=300, n_target=300, tca_mu=1.0, tca_components=20, seeds=3, head_steps=300,
                    coral_weight=10.0, sweep_components=(2, 5, 10, 20, 50)),
+        # the benchmarks' sizes (benchmarks/<name>.py reads profile()["<name>"])
+        "feature_cache": dict(images=1000, image_size=64),
+        "fit_overhead": dict(train=2000),
+        "grading_throughput": dict(submissions=8),
     },
     "full": {
         "01": dict(image_size=224, pool=10000, test=10000, label_budgets=(10, 50, 200, 1000), seeds=5,
@@ -100,6 +104,9 @@ _SIZES = {
         "09": dict(image_size=416, photos=6, control_seeds=5, score_threshold=0.25, iou_threshold=0.45),
         "11": dict(n_source=1000, n_target=898, tca_mu=1.0, tca_components=20, seeds=5, head_steps=1000,
                    coral_weight=10.0, sweep_components=(2, 5, 10, 20, 50, 100)),
+        "feature_cache": dict(images=10000, image_size=224),
+        "fit_overhead": dict(train=20000),
+        "grading_throughput": dict(submissions=40),
     },
 }
 

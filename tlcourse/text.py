@@ -6,6 +6,10 @@ SmolLM2-135M: its 4-bit GGUF file is dequantised once (about 30 s) into a
 float32 transformers folder in the cache, which later loads in about a
 second. Online, both take any Hugging Face checkpoint name instead
 (``bert-base-uncased``, ``distilbert-base-uncased``, ``gpt2``).
+
+``embed_texts`` turns sentences into MiniLM mean-pooled vectors (cached on
+disk by :mod:`tlcourse.cache`); ``_masked_mean`` is the pooling it and
+notebook 03's sentence embeddings share.
 """
 from __future__ import annotations
 
@@ -14,10 +18,13 @@ import os
 import pathlib
 import shutil
 import tempfile
+from typing import Sequence
 
+import numpy as np
 import torch
 
 from .assets import AssetError, REGISTRY, UnknownAssetError, cache_root, configure_hub_offline, file_digest, get_asset, is_online, resolve
+from .cache import cache_path, load_cached, save_cached
 
 
 def _local_or_hub(name: str, kind: str) -> str:
@@ -108,3 +115,56 @@ def load_causal_lm(name: str = "smollm2-135m"):
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok, AutoModelForCausalLM.from_pretrained(where, dtype=torch.float32).eval()
+
+
+# ---------------------------------------------------------------- sentence embeddings
+
+_ENCODERS: dict[str, tuple] = {}
+
+
+def text_encoder(name: str = "minilm-l6"):
+    """``(tokenizer, model)``, loaded once per process."""
+    if name not in _ENCODERS:
+        _ENCODERS[name] = load_text_encoder(name)
+    return _ENCODERS[name]
+
+
+def _masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``hidden`` (B, T, H) over the real tokens, where ``mask`` (B, T) is 1 (notebook 03 asks you to
+    write yours)."""
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+
+
+@torch.no_grad()
+def embed_texts(texts: Sequence[str], name: str = "minilm-l6", max_length: int = 64, batch_size: int = 64,
+                cache: bool = True) -> torch.Tensor:
+    """Sentence embeddings ``(N, 384)`` of ``texts`` with MiniLM, float32 on the CPU.
+
+    Each text is tokenised (truncated to ``max_length``), encoded, and its
+    token vectors averaged over the real tokens (padding excluded). The
+    vectors are **not** normalised: their lengths vary, which is why cosine
+    similarity must divide by them. Results are cached on disk by model name,
+    length and texts.
+    """
+    texts = [str(t) for t in texts]
+    if not texts:
+        raise ValueError("embed_texts got no texts")
+    path = None
+    if cache:
+        path = cache_path("text_embeddings", name, str(max_length), "\x00".join(texts))
+        saved = load_cached(path)
+        if saved is not None:
+            return saved
+    tok, model = text_encoder(name)
+    order = np.argsort([len(t) for t in texts])  # similar lengths together: less padding
+    out = torch.empty(len(texts), model.config.hidden_size)
+    for start in range(0, len(texts), batch_size):
+        idx = order[start:start + batch_size]
+        enc = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length,
+                  return_tensors="pt")
+        hidden = model(**enc).last_hidden_state
+        out[torch.as_tensor(idx)] = _masked_mean(hidden, enc["attention_mask"]).float()
+    if path is not None:
+        save_cached(path, out)
+    return out

@@ -1,9 +1,15 @@
-"""``fit``, ``evaluate`` and ``predict``: one careful training loop for the whole course.
+"""``fit``, ``run_steps``, ``evaluate`` and ``predict``: one careful training loop for the whole course.
 
 No framework: progress bars (tqdm.auto), per-epoch history, mixed precision
 on CUDA, gradient clipping, parameter groups, early stopping, atomic
 checkpoints with resume, DistributedDataParallel under ``torchrun``, and a
 clear error when the model's output does not fit the targets.
+
+``run_steps`` is the step-runner under ``fit``: device placement of every
+batch, autocast and progress. Loops that need their own step (a DANN step, a
+distillation step a student writes, full-batch training of a head) call it
+directly, so the device that :func:`~tlcourse.device.pick_device` chooses and
+mixed precision reach every notebook.
 """
 from __future__ import annotations
 
@@ -168,6 +174,35 @@ def _progress(iterable, total, desc, enabled):
     return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
 
 
+def run_steps(step: Callable[[Any], Any], batches: Iterable, *, device: torch.device | str | None = None,
+              amp: bool = True, progress: bool = False, desc: str = "train", total: int | None = None) -> list:
+    """The one step-runner: every training loop of the course, :func:`fit` included, goes through it.
+
+    For each batch it moves the batch to ``device`` (tensors, and tensors
+    inside dicts, lists and tuples; default :func:`~tlcourse.device.pick_device`,
+    which ``$TLCOURSE_DEVICE`` overrides), calls ``step(batch)`` under autocast
+    (mixed precision on CUDA with ``amp``, a no-op elsewhere) and collects what
+    the step returns, usually the batch loss as a float. ``progress`` shows a
+    bar with the last float returned. The step does the optimisation itself
+    (zero_grad, backward, step), so a student's step function plugs in unchanged;
+    the caller puts its modules on ``device`` first.
+
+    >>> losses = run_steps(lambda b: train_one_batch(*b), loader, device="cpu")
+    """
+    device = pick_device(device)
+    if total is None:
+        total = len(batches) if hasattr(batches, "__len__") else None
+    bar = _progress(batches, total, desc, progress)
+    outputs = []
+    for batch in bar:
+        with autocast(device, amp):
+            out = step(to_device(batch, device))
+        outputs.append(out)
+        if progress and isinstance(out, (float, int)):
+            bar.set_postfix(loss=f"{float(out):.4f}")
+    return outputs
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable | None = None,
              device: torch.device | None = None) -> dict[str, float]:
@@ -285,18 +320,19 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Iterable | None 
         if isinstance(getattr(train_loader, "sampler", None), DistributedSampler):
             train_loader.sampler.set_epoch(epoch)
         train_model.train()
-        t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
-        bar = _progress(train_loader, len(train_loader), f"epoch {epoch + 1}/{epochs}", show)
-        for batch in bar:
-            inputs, target = split_batch(to_device(batch, device))
+        t0 = time.perf_counter()
+        stats = {"seen": 0, "loss_sum": 0.0, "correct": 0}
+
+        def step(batch):
+            nonlocal checked
+            inputs, target = split_batch(batch)
             if target is None:
                 raise TargetMismatchError("the batch has no targets: yield (inputs, targets) or a dict with 'labels'")
-            with autocast(device, amp):
-                out = forward(train_model, inputs)
-                if not checked:
-                    check_output_target(out, target, loss_fn)
-                    checked = True
-                loss = loss_fn(out.float(), target)
+            out = forward(train_model, inputs)
+            if not checked:
+                check_output_target(out, target, loss_fn)
+                checked = True
+            loss = loss_fn(out.float(), target)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -313,12 +349,15 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Iterable | None 
             if scheduler is not None:
                 scheduler.step()
             n = target.shape[0]
-            seen += n
-            loss_sum += float(loss.detach()) * n
+            stats["seen"] += n
+            stats["loss_sum"] += float(loss.detach()) * n
             if out.ndim == 2 and not target.is_floating_point():
-                correct += int((out.detach().argmax(1) == target).sum())
-            if show:
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
+                stats["correct"] += int((out.detach().argmax(1) == target).sum())
+            return stats["loss_sum"] / stats["seen"]
+
+        run_steps(step, train_loader, device=device, amp=amp, progress=show, desc=f"epoch {epoch + 1}/{epochs}",
+                  total=len(train_loader))
+        seen, loss_sum, correct = stats["seen"], stats["loss_sum"], stats["correct"]
         row = {"train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
                "lr": optimizer.param_groups[0]["lr"], "epoch_time": time.perf_counter() - t0}
         if val_loader is not None:

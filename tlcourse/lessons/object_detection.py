@@ -15,7 +15,8 @@ from PIL import Image
 
 from ..assets import resolve
 from ..detection import Darknet, letterbox, parse_cfg
-from ..widgets import _display, _html_table, _text_table, _use_widgets, figure_png
+from ..tables import text_table
+from ..widgets import _display, _html_table, _use_widgets, figure_png
 
 # foolbox's ImageNet samples that show COCO objects (ImageNet class in brackets)
 PHOTOS = {
@@ -129,7 +130,7 @@ def threshold_explorer(image: torch.Tensor, boxes: torch.Tensor, scores: torch.T
             b, _, _, n = survivors(st, it)
             rows.append([f"{st:.2f}", f"{it:.2f}", str(n), str(len(b))])
         fig.tight_layout()
-        print(_text_table(header, rows))
+        print(text_table(header, rows))
         return fig
 
     import ipywidgets as widgets

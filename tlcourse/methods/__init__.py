@@ -1,1 +1,2 @@
-"""Method implementations the notebooks call in one line (zero-shot, distillation, ...)."""
+"""Methods only, one concept per class or function, after TLlib: ``adapt`` (DANN, CORAL, MMD, importance
+weights) and ``distill`` (FitNets' hint loss). No data, loops, plots or widgets: those live in ``tlcourse.lessons``."""

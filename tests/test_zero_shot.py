@@ -1,11 +1,13 @@
-"""tlcourse.methods.zeroshot: the plumbing of notebook 06 (fast, offline)."""
+"""tlcourse.lessons.zero_shot: the plumbing of notebook 06 (fast, offline)."""
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from tlcourse.data import FASHION_CLASSES
-from tlcourse.methods import zeroshot as zs
+from tlcourse.lessons import zero_shot as zs
+from tlcourse.tables import text_table
+from tlcourse.text import _masked_mean, embed_texts
 
 
 def _step(projection, optimizer, x, targets, class_embeddings, temperature):
@@ -101,8 +103,8 @@ def test_calibrated_stacking_trades_seen_for_unseen():
 
 def test_prediction_counts_and_table(capsys):
     assert zs.prediction_counts([1, 1, 5], among=[1, 5]) == "Trouser: 2, Sandal: 1"
-    text = zs.results_table([("a", "b", "0.5"), ("longer setting", "m", "0.25")])
-    assert "longer setting" in text and capsys.readouterr().out.strip() == text
+    text = text_table(("setting", "method", "accuracy"), [("a", "b", "0.5"), ("longer setting", "m", "0.25")])
+    assert text.splitlines()[0].split() == ["setting", "method", "accuracy"] and "longer setting  m" in text
 
 
 def test_few_shot_text_probe_is_seeded():
@@ -121,15 +123,15 @@ def test_clip_is_skipped_offline_with_a_reason(capsys):
 def test_mean_pool_ignores_padding():
     hidden = torch.tensor([[[1.0, 1.0], [3.0, 3.0], [100.0, 100.0]]])
     mask = torch.tensor([[1, 1, 0]])
-    assert torch.equal(zs._mean_pool(hidden, mask), torch.tensor([[2.0, 2.0]]))
+    assert torch.equal(_masked_mean(hidden, mask), torch.tensor([[2.0, 2.0]]))
 
 
 def test_embed_texts_padding_invariant_and_cached():
     short = "a fine film"
-    alone = zs.embed_texts([short], cache=False)
-    batched = zs.embed_texts([short, "a much longer review that needs a lot of padding for the short one"])
+    alone = embed_texts([short], cache=False)
+    batched = embed_texts([short, "a much longer review that needs a lot of padding for the short one"])
     assert alone.shape == (1, 384)
     assert torch.allclose(alone[0], batched[0], atol=1e-5)
-    again = zs.embed_texts([short, "a much longer review that needs a lot of padding for the short one"])
+    again = embed_texts([short, "a much longer review that needs a lot of padding for the short one"])
     assert torch.equal(batched, again)
     assert not torch.allclose(batched.norm(dim=1), torch.ones(2)), "embeddings are returned unnormalised"

@@ -1,4 +1,4 @@
-"""Plumbing for notebook 02, fine-tuning.
+"""Notebook 02, fine-tuning: the helpers only that notebook uses.
 
 - :func:`body_blocks`: a pretrained body as a list of blocks, input to output
   (MobileNetV2, EfficientNet-Lite0, or any ``nn.Sequential`` body);
@@ -10,10 +10,12 @@
   statistics move from their pretrained values;
 - :func:`stage_schedule`, :func:`train_schedule`: a training runner that calls *your* unfreezing
   function at the start of each stage (gradual unfreezing);
-- :func:`run_comparison`, :func:`results_table`, :func:`plot_comparison`:
+- :func:`run_comparison`, :func:`seed_summary`, :func:`plot_comparison`:
   several methods over several seeds, as a table and a plot;
 - :func:`imagenet_top1`: source-task accuracy of a body with the original
-  ImageNet classifier reattached (catastrophic forgetting).
+  ImageNet classifier reattached (catastrophic forgetting);
+- :func:`trainable_layers_explorer` (:class:`UnfreezingProfiler`): trainable
+  parameters and measured training speed as blocks unfreeze from the output end.
 
 The graded exercises of the notebook (replacing the head, building parameter
 groups, unfreezing the last k blocks) are deliberately *not* here: the
@@ -25,16 +27,18 @@ import copy
 import time
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .backbones import BackboneTransform
-from .train import History, evaluate, fit, make_loader
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from ..assets.registry import IMAGENET_MEAN, IMAGENET_STD
+from ..backbones import BackboneTransform
+from ..device import pick_device
+from ..tables import mean_std, text_table
+from ..train import History, evaluate, fit, make_loader, run_steps
+from ..widgets import _display, _use_widgets, figure_png
 
 
 # ---------------------------------------------------------------- structure
@@ -260,30 +264,26 @@ def _numeric_keys(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return [k for k in order if k in keys] + [k for k in keys if k not in order]
 
 
-def results_table(results: Mapping[str, Sequence[Mapping[str, Any]]], show: bool = True) -> list[dict[str, Any]]:
-    """Mean and standard deviation over seeds of every numeric entry, one row per method."""
+def seed_summary(results: Mapping[str, Sequence[Mapping[str, Any]]], show: bool = True) -> list[dict[str, Any]]:
+    """Mean and standard deviation over seeds of every numeric entry, one row per method (printed as a table)."""
     table, keys = [], []
     for name, rows in results.items():
         row: dict[str, Any] = {"method": name, "seeds": len(rows)}
         for k in _numeric_keys(rows):
-            vals = np.array([r[k] for r in rows], dtype=float)
-            row[k] = (float(vals.mean()), float(vals.std()))
+            row[k] = mean_std([r[k] for r in rows])
             if k not in keys:
                 keys.append(k)
         table.append(row)
-    keys = [k for k in ("acc", "train_acc", "imagenet_top1", "seconds") if k in keys] + \
-        [k for k in keys if k not in ("acc", "train_acc", "imagenet_top1", "seconds")]
+    order = ("acc", "train_acc", "imagenet_top1", "seconds")
+    keys = [k for k in order if k in keys] + [k for k in keys if k not in order]
     if show and table:
-        print(f"{'method':<24}" + "".join(f"{k:>16}" for k in keys) + f"{'seeds':>7}")
-        for row in table:
-            cells = []
-            for k in keys:
-                if k not in row:
-                    cells.append(f"{'-':>16}")
-                else:
-                    m, sd = row[k]
-                    cells.append(f"{m:>9.1f} ± {sd:<4.1f}" if k == "seconds" else f"{m:>9.3f} ± {sd:<4.3f}")
-            print(f"{row['method']:<24}" + "".join(cells) + f"{row['seeds']:>7}")
+        def cell(row, k):
+            if k not in row:
+                return "-"
+            m, sd = row[k]
+            return f"{m:.1f} ± {sd:.1f}" if k == "seconds" else f"{m:.3f} ± {sd:.3f}"
+        print(text_table(["method", *keys, "seeds"], [[r["method"], *(cell(r, k) for k in keys), r["seeds"]]
+                                                       for r in table]))
     return table
 
 
@@ -325,3 +325,188 @@ def imagenet_top1(net: nn.Module, imagenet_classifier: nn.Module, photos: torch.
     probe.classifier = copy.deepcopy(imagenet_classifier).cpu().eval()
     logits = probe(photos)
     return (logits.argmax(1) == torch.as_tensor(labels)).float().mean().item()
+
+
+# ---------------------------------------------------------------- trainable layers (notebook 02)
+
+def _block_params(block: nn.Module) -> int:
+    return sum(p.numel() for p in block.parameters())
+
+
+def _set_last_trainable(blocks: Sequence[nn.Module], head: nn.Module, k: int) -> None:
+    n = len(blocks)
+    for i, block in enumerate(blocks):
+        for p in block.parameters():
+            p.requires_grad_(i >= n - k)
+    for p in head.parameters():
+        p.requires_grad_(True)
+
+
+class UnfreezingProfiler:
+    """Trainable parameters and measured training speed with the last ``k`` body blocks unfrozen.
+
+    Works on a private copy of ``net`` (its ``head`` must be a submodule), so
+    the caller's network keeps its weights and flags. Speed is the best of
+    ``steps`` timed AdamW steps on one batch (after one warm-up step), run
+    through :func:`tlcourse.train.run_steps` on ``device`` (default
+    :func:`~tlcourse.device.pick_device`) with ``threads`` CPU threads: one
+    thread by default, because a second busy process makes multi-threaded
+    timings erratic, and the ratios between values of k are the point.
+    Frozen blocks at the input end need no backward pass, which is where the
+    speed comes from. BatchNorm layers stay in eval mode.
+    """
+
+    def __init__(self, net: nn.Module, head: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                 image_size: int | None = None, steps: int = 3, threads: int | None = 1,
+                 device: torch.device | str | None = None):
+        if not any(m is head for m in net.modules()):
+            raise ValueError("head must be a submodule of net (e.g. net.classifier)")
+        if len(images) != len(labels) or not len(images):
+            raise ValueError(f"need one label per image and at least one image; got {len(images)} images "
+                             f"and {len(labels)} labels")
+        self.net, self.head = copy.deepcopy((net, head))  # one deepcopy keeps head inside net
+        self.blocks = body_blocks(self.net)
+        self.model = with_input_transform(self.net, image_size) if image_size else self.net
+        self.device = pick_device(device)
+        self.model.to(self.device).eval()  # BatchNorm statistics must not drift while we time
+        self.images, self.labels, self.steps = images, labels.long(), max(1, int(steps))
+        self.threads = threads
+        self.total = sum(p.numel() for p in self.net.parameters())
+        self.block_params = [_block_params(b) for b in self.blocks]
+        self.head_params = _block_params(self.head)
+        self._speed: dict[int, float] = {}
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.blocks)
+
+    def trainable(self, k: int) -> int:
+        """Parameters that train with the head and the last ``k`` blocks unfrozen."""
+        k = self._check_k(k)
+        return self.head_params + sum(self.block_params[self.n_blocks - k:])
+
+    def _check_k(self, k: int) -> int:
+        if not 0 <= int(k) <= self.n_blocks:
+            raise ValueError(f"k={k}: choose between 0 (head only) and {self.n_blocks} (every block)")
+        return int(k)
+
+    def images_per_second(self, k: int) -> float:
+        """Measured training throughput with the last ``k`` blocks trainable (cached per ``k``)."""
+        k = self._check_k(k)
+        if k not in self._speed:
+            _set_last_trainable(self.blocks, self.head, k)
+            params = [p for p in self.net.parameters() if p.requires_grad]
+            optimizer = torch.optim.AdamW(params, lr=1e-6)
+            loss_fn = nn.CrossEntropyLoss()
+            saved_threads = torch.get_num_threads()
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            def step(batch):
+                images, labels = batch
+                t0 = time.perf_counter()
+                optimizer.zero_grad(set_to_none=True)
+                loss_fn(self.model(images), labels).backward()
+                optimizer.step()
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                return time.perf_counter() - t0
+
+            try:
+                batches = [(self.images, self.labels)] * (self.steps + 1)
+                times = run_steps(step, batches, device=self.device)[1:]  # step 0 allocates optimizer state
+            finally:
+                torch.set_num_threads(saved_threads)
+            self._speed[k] = len(self.images) / min(times)
+        return self._speed[k]
+
+    def row(self, k: int) -> dict:
+        trainable = self.trainable(k)
+        return dict(k=k, trainable=trainable, share=trainable / self.total, img_per_s=self.images_per_second(k))
+
+    def speed_points(self) -> tuple[list[int], list[float]]:
+        ks = sorted(self._speed)
+        return ks, [self._speed[k] for k in ks]
+
+
+def default_unfreeze_points(n_blocks: int, points: int = 7) -> list[int]:
+    """About ``points`` values of k from 0 to ``n_blocks``, denser near the output end."""
+    ks = {0, n_blocks}
+    ks |= {int(round(n_blocks * (1 - (1 - t) ** 0.5))) for t in np.linspace(0, 1, points)}
+    return sorted(ks)
+
+
+def _plot_unfreezing(prof: UnfreezingProfiler, k: int | None):
+    fig, (ax_p, ax_s) = plt.subplots(1, 2, figsize=(10, 3.4))
+    n = prof.n_blocks
+    if k is None:  # static: the whole curve
+        ks = list(range(n + 1))
+        ax_p.plot(ks, [prof.trainable(j) / 1e6 for j in ks], marker=".")
+        ax_p.set_xlabel("blocks unfrozen from the output end (k)")
+        ax_p.set_ylabel("trainable parameters (millions)")
+        ax_p.set_title("trainable parameters as blocks unfreeze")
+    else:
+        colors = ["tab:orange" if i >= n - k else "lightgray" for i in range(n)]
+        ax_p.bar(range(n), np.asarray(prof.block_params) / 1e3, color=colors)
+        ax_p.bar([n], [prof.head_params / 1e3], color="tab:red")
+        ax_p.set_xticks([0, n // 2, n - 1, n], ["0", str(n // 2), str(n - 1), "head"])
+        ax_p.set_xlabel("block (input -> output)"), ax_p.set_ylabel("parameters (thousands)")
+        ax_p.set_title(f"last {k} block(s) + head trainable: {prof.trainable(k) / 1e6:.2f} M "
+                       f"({prof.trainable(k) / prof.total:.0%})", fontsize=10)
+    ks, speeds = prof.speed_points()
+    ax_s.plot(ks, speeds, marker="o")
+    if k is not None:
+        ax_s.plot([k], [prof.images_per_second(k)], marker="o", ms=12, mfc="none", mec="tab:red", mew=2)
+    ax_s.set_xlim(-0.5, n + 0.5), ax_s.set_ylim(0, max(speeds) * 1.15)
+    ax_s.set_xlabel("blocks unfrozen (k)"), ax_s.set_ylabel("training images / s (measured)")
+    ax_s.set_title(f"speed of one training step, batch {len(prof.images)}", fontsize=10)
+    for ax in (ax_p, ax_s):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def trainable_layers_explorer(net: nn.Module, head: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                              image_size: int | None = None, ks: Sequence[int] | None = None, steps: int = 3,
+                              threads: int | None = 1, interactive: bool | None = None):
+    """Which layers are trainable: parameter count and measured speed as blocks unfreeze.
+
+    ``net`` is a network whose body :func:`body_blocks`
+    understands, ``head`` its new head, ``images``/``labels`` one training
+    batch of course images (resized to ``image_size`` on the way in). Speed
+    is measured at ``ks`` (default: about seven values of k) before anything
+    is shown; the slider measures any other k when it is first chosen.
+    Returns the widget (interactive) or ``(figure, rows)`` headless.
+    """
+    prof = UnfreezingProfiler(net, head, images, labels, image_size=image_size, steps=steps, threads=threads)
+    ks = sorted(set(ks)) if ks is not None else default_unfreeze_points(prof.n_blocks)
+    rows = [prof.row(k) for k in ks]
+    full = prof.images_per_second(prof.n_blocks)
+    header = ["k", "trainable params", "share", "images/s", "vs all blocks"]
+    fmt = lambda r: [str(r["k"]), f"{r['trainable']:,}", f"{r['share']:.1%}",  # noqa: E731
+                     f"{r['img_per_s']:.0f}", f"{r['img_per_s'] / full:.1f}x"]
+    if not _use_widgets(interactive):
+        print(f"{prof.n_blocks} body blocks, {prof.total:,} parameters; speed measured on one batch of "
+              f"{len(images)} (best of {prof.steps} steps on {prof.threads or torch.get_num_threads()} "
+              "thread(s))\n" + text_table(header, [fmt(r) for r in rows]))
+        return _plot_unfreezing(prof, None), rows
+
+    import ipywidgets as widgets
+
+    slider = widgets.IntSlider(value=min(3, prof.n_blocks), min=0, max=prof.n_blocks, step=1,
+                               description="blocks unfrozen", continuous_update=False,
+                               style={"description_width": "initial"})
+    image = widgets.Image(format="png")
+    summary = widgets.HTML()
+
+    def draw(k: int) -> None:
+        r = prof.row(k)
+        summary.value = (f"<b>head + last {k} block(s) trainable</b>: {r['trainable']:,} of {prof.total:,} "
+                         f"parameters ({r['share']:.1%}); measured {r['img_per_s']:.0f} training images/s, "
+                         f"{r['img_per_s'] / full:.1f}x the speed with every block trainable.")
+        image.value = figure_png(_plot_unfreezing(prof, k))
+
+    slider.observe(lambda change: draw(change["new"]), names="value")
+    draw(slider.value)
+    box = widgets.VBox([slider, summary, image])
+    _display(box)
+    return box

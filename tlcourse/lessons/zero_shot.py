@@ -1,11 +1,11 @@
-"""Zero-shot learning plumbing for notebook 06.
+"""Notebook 06, zero-shot learning: the helpers only that notebook uses.
 
 What the notebook calls in one line, so that its cells show the method and
 not the bookkeeping:
 
-- :func:`embed_texts`: MiniLM sentence embeddings (mean pooling over the
-  tokens, cached on disk), *not* normalised, so that cosine similarity has
-  to be computed properly by whoever uses them;
+- :func:`embed_texts` (from :mod:`tlcourse.text`): MiniLM sentence embeddings
+  (mean pooling over the tokens, cached on disk), *not* normalised, so that
+  cosine similarity has to be computed properly by whoever uses them;
 - the Fashion-MNIST semantic side information: :data:`FASHION_DESCRIPTIONS`
   (one sentence per class) and a small class-attribute table
   (:data:`FASHION_ATTRIBUTES`, :data:`FASHION_CLASS_ATTRIBUTES`);
@@ -23,9 +23,6 @@ here: the exercise is to write them.
 """
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from typing import Callable, Sequence
 
 import numpy as np
@@ -33,8 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..assets import cache_root, is_online
+from ..assets import is_online
 from ..data import FASHION_CLASSES
+from ..device import pick_device
+from ..train import run_steps
 
 # ------------------------------------------------------------------ semantic side information
 
@@ -106,66 +105,6 @@ def seen_unseen_split(unseen: Sequence[str] = DEFAULT_UNSEEN,
     return [i for i in range(len(classes)) if i not in unseen_idx], unseen_idx
 
 
-# ------------------------------------------------------------------ text embeddings
-
-_ENCODERS: dict[str, tuple] = {}
-
-
-def text_encoder(name: str = "minilm-l6"):
-    """``(tokenizer, model)``, loaded once per process."""
-    if name not in _ENCODERS:
-        from ..text import load_text_encoder
-        _ENCODERS[name] = load_text_encoder(name)
-    return _ENCODERS[name]
-
-
-def _mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9)
-
-
-@torch.no_grad()
-def embed_texts(texts: Sequence[str], name: str = "minilm-l6", max_length: int = 64, batch_size: int = 64,
-                cache: bool = True) -> torch.Tensor:
-    """Sentence embeddings ``(N, 384)`` of ``texts`` with MiniLM, float32 on the CPU.
-
-    Each text is tokenised (truncated to ``max_length``), encoded, and its
-    token vectors averaged over the real tokens (padding excluded). The
-    vectors are **not** normalised: their lengths vary, which is why cosine
-    similarity must divide by them. Results are cached on disk by model name,
-    length and texts.
-    """
-    texts = [str(t) for t in texts]
-    if not texts:
-        raise ValueError("embed_texts got no texts")
-    path = None
-    if cache:
-        h = hashlib.sha256(f"{name}|{max_length}|".encode())
-        h.update("\x00".join(texts).encode())
-        path = cache_root() / "text_embeddings" / f"{h.hexdigest()[:24]}.pt"
-        if path.exists():
-            try:
-                return torch.load(path, weights_only=True)
-            except Exception:
-                path.unlink(missing_ok=True)
-    tok, model = text_encoder(name)
-    order = np.argsort([len(t) for t in texts])  # similar lengths together: less padding
-    out = torch.empty(len(texts), model.config.hidden_size)
-    for start in range(0, len(texts), batch_size):
-        idx = order[start:start + batch_size]
-        enc = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length,
-                  return_tensors="pt")
-        hidden = model(**enc).last_hidden_state
-        out[torch.as_tensor(idx)] = _mean_pool(hidden, enc["attention_mask"]).float()
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(out, fh)
-        os.replace(tmp, path)
-    return out
-
-
 def few_shot_text_probe(train_emb: torch.Tensor, train_y, test_emb: torch.Tensor, test_y,
                         shots: Sequence[int], seeds: Sequence[int] = (0, 1, 2)) -> dict[int, list[float]]:
     """Test accuracy of a logistic-regression probe on ``k`` labelled texts per class, for each k and seed.
@@ -193,7 +132,8 @@ def few_shot_text_probe(train_emb: torch.Tensor, train_y, test_emb: torch.Tensor
 
 def fit_projection(step: Callable, features: torch.Tensor, labels: torch.Tensor, label_embeddings: torch.Tensor,
                    *, epochs: int = 5, batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 1e-4,
-                   temperature: float = 0.05, seed: int = 0) -> tuple[nn.Linear, list[float]]:
+                   temperature: float = 0.05, seed: int = 0,
+                   device: torch.device | str | None = None) -> tuple[nn.Linear, list[float]]:
     """Train a linear map from image features into the label-embedding space.
 
     ``step(projection, optimizer, x, targets, class_embeddings, temperature)``
@@ -201,9 +141,11 @@ def fit_projection(step: Callable, features: torch.Tensor, labels: torch.Tensor,
     The loop trains on exactly the classes present in ``labels`` (so pass
     seen-class images only): ``targets`` index the rows of
     ``class_embeddings = label_embeddings[those classes]``. Returns the
-    projection (with ``trained_classes``, the classes it saw) and the mean
-    loss of each epoch.
+    projection (with ``trained_classes``, the classes it saw) on the CPU and
+    the mean loss of each epoch. Trains on ``device`` (default
+    :func:`~tlcourse.device.pick_device`).
     """
+    device = pick_device(device)
     features = torch.as_tensor(features).float()
     labels = torch.as_tensor(labels).long()
     label_embeddings = torch.as_tensor(label_embeddings).float()
@@ -214,19 +156,20 @@ def fit_projection(step: Callable, features: torch.Tensor, labels: torch.Tensor,
     class_embeddings = label_embeddings[classes]
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    projection = nn.Linear(features.shape[1], label_embeddings.shape[1])
+    projection = nn.Linear(features.shape[1], label_embeddings.shape[1]).to(device)
+    features, targets, class_embeddings = features.to(device), targets.to(device), class_embeddings.to(device)
     optimizer = torch.optim.AdamW(projection.parameters(), lr=lr, weight_decay=weight_decay)
     projection.train()
+
+    def one_step(idx):
+        return float(step(projection, optimizer, features[idx], targets[idx], class_embeddings, temperature))
+
     history = []
     for _ in range(epochs):
         perm = torch.randperm(len(features), generator=g)
-        losses = []
-        for start in range(0, len(perm), batch_size):
-            idx = perm[start:start + batch_size]
-            loss = step(projection, optimizer, features[idx], targets[idx], class_embeddings, temperature)
-            losses.append(float(loss))
-        history.append(float(np.mean(losses)))
-    projection.eval()
+        batches = [perm[start:start + batch_size] for start in range(0, len(perm), batch_size)]
+        history.append(float(np.mean(run_steps(one_step, batches, device=device))))
+    projection.cpu().eval()
     projection.trained_classes = tuple(int(c) for c in classes)
     return projection, history
 
@@ -242,28 +185,34 @@ def project(projection: nn.Module, features: torch.Tensor) -> torch.Tensor:
 
 def fit_attribute_predictors(features: torch.Tensor, labels: torch.Tensor, class_attributes,
                              *, steps: int = 300, lr: float = 1e-2, weight_decay: float = 1e-3,
-                             seed: int = 0) -> nn.Linear:
+                             seed: int = 0, device: torch.device | str | None = None) -> nn.Linear:
     """One logistic-regression classifier per attribute, trained jointly (one Linear, BCE loss).
 
     Each image's attribute targets are its class's row of ``class_attributes``.
     Train on seen-class images only. Attributes that are constant over the
     training classes cannot be learned; the returned model records them in
-    ``unlearnable`` (a list of column indices).
+    ``unlearnable`` (a list of column indices). Trains on ``device`` (default
+    :func:`~tlcourse.device.pick_device`) and returns the model on the CPU.
     """
+    device = pick_device(device)
     features = torch.as_tensor(features).float()
     labels = torch.as_tensor(labels).long()
     attrs = torch.as_tensor(np.asarray(class_attributes), dtype=torch.float32)
     targets = attrs[labels]
     torch.manual_seed(seed)
-    model = nn.Linear(features.shape[1], attrs.shape[1])
+    model = nn.Linear(features.shape[1], attrs.shape[1]).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     pos = targets.mean(0).clamp(1e-3, 1 - 1e-3)
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=(1 - pos) / pos)  # balance rare attributes
-    for _ in range(steps):
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=((1 - pos) / pos).to(device))  # balance rare attributes
+    x, t = features.to(device), targets.to(device)
+
+    def step(_):
         opt.zero_grad()
-        loss_fn(model(features), targets).backward()
+        loss_fn(model(x), t).backward()
         opt.step()
-    model.eval()
+
+    run_steps(step, range(steps), device=device)
+    model.cpu().eval()
     model.unlearnable = [int(j) for j in torch.nonzero(targets.min(0).values == targets.max(0).values).flatten()]
     model.trained_classes = tuple(int(c) for c in torch.unique(labels))
     return model
@@ -311,15 +260,6 @@ def prediction_counts(pred, classes: Sequence[str] = FASHION_CLASSES, among: Seq
     pred = np.asarray(pred)
     among = range(len(classes)) if among is None else among
     return ", ".join(f"{classes[c]}: {int((pred == c).sum())}" for c in among)
-
-
-def results_table(rows: Sequence[tuple[str, str, str]], header=("setting", "method", "accuracy")) -> str:
-    """A plain-text table from ``(setting, method, result)`` rows; also printed."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
-    text = "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
-    print(text)
-    return text
 
 
 # ------------------------------------------------------------------ CLIP, online only

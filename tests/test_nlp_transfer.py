@@ -1,4 +1,4 @@
-"""tlcourse.nlp on tiny models and texts: fast, offline, no downloads."""
+"""tlcourse.lessons.nlp_transfer on tiny models and texts: fast, offline, no downloads."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from tlcourse import nlp
+from tlcourse.lessons import nlp_transfer as nlp
 from tlcourse.checks import nlp_transfer as C
 from tlcourse.data import TextDataset
+from tlcourse.tables import results_table
 
 GOOD = ["good great fine", "great good", "fine and good", "lovely great", "good good fine", "great lovely fine"]
 BAD = ["bad awful poor", "awful bad", "poor and bad", "dull awful", "bad bad poor", "awful dull poor"]
@@ -149,7 +150,8 @@ def test_lm_label_scores_match_naive_reference(tok):
 
 
 def test_results_table_and_interval():
-    df = nlp.results_table([dict(approach="a", accuracy=0.5, trainable=1234),
-                            dict(approach="b", accuracy=0.7, trainable=float("nan"))])
+    df = results_table([dict(approach="a", accuracy=0.5, trainable=1234),
+                        dict(approach="b", accuracy=0.7, trainable=float("nan"))], index="approach",
+                       thousands=("trainable",))
     assert list(df.index) == ["a", "b"] and df.loc["a", "trainable"] == "1,234" and df.loc["b", "trainable"] == ""
     assert nlp.accuracy_interval(0.5, 100) == pytest.approx(0.098, abs=1e-3)

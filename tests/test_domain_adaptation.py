@@ -1,4 +1,4 @@
-"""tlcourse.methods.adapt: preprocessing, the DANN pieces, the matching losses, importance weights and
+"""tlcourse.methods.adapt and tlcourse.lessons.domain_adaptation: preprocessing, the DANN pieces, the matching losses, importance weights and
 the training loops (tiny runs on synthetic domains, so the whole file takes seconds)."""
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tlcourse.methods import adapt
-from tlcourse.methods.adapt import (CorrelationAlignmentLoss, DomainAdversarialLoss, DomainClassifier, DomainPair,
-                                    GradientReverseLayer, MMDLoss, dann_lambda, dann_learning_rate, embed,
-                                    importance_weights, preprocess, summarize, target_accuracy, train_dann,
-                                    train_matching, train_oracle, train_source_only)
+from tlcourse.lessons import domain_adaptation as adapt
+from tlcourse.lessons.domain_adaptation import (DomainPair, embed, preprocess, summarize, target_accuracy, train_dann,
+                                                train_matching, train_oracle, train_source_only)
+from tlcourse.methods.adapt import (CorrelationAlignmentLoss, DomainAdversarialLoss, DomainClassifier,
+                                    GradientReverseLayer, MMDLoss, dann_lambda, dann_learning_rate,
+                                    importance_weights)
 
 
 # ---------------------------------------------------------------- preprocessing

@@ -1,19 +1,16 @@
-"""Text transfer plumbing for notebook 03: tokenisation displays, cached
+"""Notebook 03, NLP transfer: the helpers only that notebook uses. Tokenisation displays, cached
 sentence embeddings, a TF-IDF baseline, a fine-tuning runner with warm-up,
 prompt builders and a batched label-word scorer for a causal LM.
 
 The graded exercises of notebook 03 (mean pooling, the classification head,
 label-word scoring) are written by the student. The library needs mean
 pooling and label scoring too, so it has its own private versions
-(``_masked_mean``, :func:`lm_label_scores`); the notebook says so, and its
+(:func:`tlcourse.text._masked_mean`, :func:`lm_label_scores`); the notebook says so, and its
 tests check that the student's functions agree with them.
 """
 from __future__ import annotations
 
-import hashlib
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -23,10 +20,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler
 
-from .assets import cache_root
-from .device import pick_device, seed_everything
-from .features import model_fingerprint
-from .train import History, fit
+from ..cache import cache_dir, cache_path, load_cached, save_cached
+from ..device import pick_device, seed_everything
+from ..features import model_fingerprint
+from ..text import _masked_mean
+from ..train import History, fit
 
 # ---------------------------------------------------------------- tokenisation
 
@@ -86,14 +84,8 @@ def text_loader(tokenizer, dataset, batch_size: int = 32, max_length: int = 48, 
 # ---------------------------------------------------------------- embeddings
 
 
-def _masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The library's own mean pooling (notebook 03 asks you to write yours)."""
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-
-
 def embeddings_cache_dir():
-    return cache_root() / "embeddings"
+    return cache_dir("embeddings")
 
 
 @torch.no_grad()
@@ -109,14 +101,10 @@ def sentence_embeddings(tokenizer, encoder: nn.Module, dataset, max_length: int 
     if cache and callable(getattr(dataset, "fingerprint", None)):
         parts = [model_fingerprint(encoder), type(tokenizer).__name__, str(tokenizer.vocab_size),
                  str(max_length), dataset.fingerprint()]
-        key = hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
-        path = embeddings_cache_dir() / f"{key}.pt"
-        if path.exists():
-            try:
-                saved = torch.load(path, weights_only=True)
-                return {"mean": saved["mean"], "cls": saved["cls"]}, saved["labels"]
-            except Exception:
-                path.unlink(missing_ok=True)
+        path = cache_path("embeddings", *parts)
+        saved = load_cached(path)
+        if saved is not None:
+            return {"mean": saved["mean"], "cls": saved["cls"]}, saved["labels"]
     device = torch.device(device) if device else pick_device()
     was_training = encoder.training
     encoder.eval().to(device)
@@ -133,11 +121,7 @@ def sentence_embeddings(tokenizer, encoder: nn.Module, dataset, max_length: int 
     out = {"mean": torch.cat(means), "cls": torch.cat(clss)}
     labels_t = torch.cat(labels)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            torch.save({**out, "labels": labels_t}, fh)
-        os.replace(tmp, path)
+        save_cached(path, {**out, "labels": labels_t})
     return out, labels_t
 
 
@@ -402,13 +386,3 @@ def lm_label_scores(model, tokenizer, prompts: Sequence[str], labels: Sequence[s
 def accuracy_interval(acc: float, n: int) -> float:
     """Half-width of a 95% normal-approximation interval for an accuracy measured on ``n`` items."""
     return 1.96 * math.sqrt(max(acc * (1 - acc), 1e-12) / n)
-
-
-def results_table(rows: Sequence[dict]):
-    """A pandas DataFrame of results rows (``approach``, ``accuracy``, ``seconds``, ``trainable``, ...)."""
-    import pandas as pd
-
-    df = pd.DataFrame(list(rows))
-    if "trainable" in df:
-        df["trainable"] = df["trainable"].map(lambda v: f"{int(v):,}" if v == v else "")
-    return df.set_index("approach") if "approach" in df else df

@@ -1,4 +1,4 @@
-"""tlcourse.finetune: block listing, trainable summary, BatchNorm policy and drift,
+"""tlcourse.lessons.fine_tuning: block listing, trainable summary, BatchNorm policy and drift,
 schedules, runners, the results table and the forgetting probe."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torchvision
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from tlcourse import finetune as ft
+from tlcourse.lessons import fine_tuning as ft
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +151,7 @@ def test_run_comparison_table_and_plot(capsys):
                "b": lambda s: {"acc": 0.7, "seconds": 2.0, "imagenet_top1": 0.9}}
     res = ft.run_comparison(methods, seeds=[0, 1])
     assert [r["acc"] for r in res["a"]] == [0.5, 0.6]
-    table = ft.results_table(res)
+    table = ft.seed_summary(res)
     out = capsys.readouterr().out
     assert table[0]["acc"] == pytest.approx((0.55, 0.05))
     assert "imagenet_top1" not in table[0] and table[1]["imagenet_top1"] == (0.9, 0.0)
