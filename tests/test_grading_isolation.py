@@ -204,7 +204,7 @@ def test_runaway_cells_cost_only_their_cell(tmp_path):
                  limits=Limits(cell_timeout=CELL_TIMEOUT, memory_mb=600, nproc=64, max_output_bytes=OUTPUT_CAP))
     by = {r.student: r for r in rows}
     from tlcourse.grading.review import scan_source  # runaway code that reaches for the machine goes to a person
-    sources = {**RUNAWAY, "probe": PROBE, "two_runaways": RUNAWAY["os_exit"] + RUNAWAY["loop_ignoring_interrupt"], "loop_in_answer": ""}
+    sources = {**RUNAWAY, "probe": PROBE, "two_runaways": RUNAWAY["os_exit"] + "\n" + RUNAWAY["loop_ignoring_interrupt"], "loop_in_answer": ""}
     assert {r.student: r.status for r in rows} == {
         s: "needs_review" if scan_source(src) else "graded" for s, src in sources.items()}, \
         {r.student: r.reason for r in rows}
