@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.tlcourse-installed
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: setup lab test test-fast chromium check-notebooks release grade doctor full-data benchmark results benchmarks mutation clean-venv
+.PHONY: setup lab test test-fast chromium bwrap check-notebooks release grade doctor full-data benchmark results benchmarks mutation clean-venv
 
 setup: $(STAMP)
 
@@ -28,13 +28,18 @@ $(STAMP): requirements/base.txt requirements/test.txt requirements/assets.txt py
 lab: setup
 	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/course $(ROOT_FLAG)
 
-test: setup chromium
+test: setup chromium bwrap
 	$(BIN)/pytest tests
 
 # tests/test_browser.py drives Debian's Chromium (never `playwright install`); install it when missing.
 chromium:
 	@[ -x /usr/bin/chromium ] || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+# `tlcourse grade` confines each student's kernel with Debian's bubblewrap; without it grading falls back, loudly.
+bwrap:
+	@command -v bwrap >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; }
 
 test-fast: setup
 	$(BIN)/pytest tests -m "not slow"

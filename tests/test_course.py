@@ -155,9 +155,10 @@ def test_grading_round_trip(assignment, tmp_path):
                       limits=Limits(cell_timeout=60))
 
     by_student = {r.student: r for r in rows}
-    expected_status = {"alice_solution": "graded", "bob_tampered": "graded", "carol_wrong": "graded",
-                       "dave_corrupt": "failed"} | ({s: "graded" for s in [*RUNAWAY_STUDENTS, BESIDE_RUNAWAYS]}
-                                                    if runaway else {})
+    # code reaching for the grader's machinery (bob's attacks, the runaways' signals and forks) goes to a person
+    expected_status = {"alice_solution": "graded", "bob_tampered": "needs_review", "carol_wrong": "graded",
+                       "dave_corrupt": "failed"} | ({s: "needs_review" for s in RUNAWAY_STUDENTS}
+                                                    | {BESIDE_RUNAWAYS: "graded"} if runaway else {})
     assert {s: r.status for s, r in by_student.items()} == expected_status, {r.student: r.reason for r in rows}
     assert "not a readable notebook" in by_student["dave_corrupt"].reason
     alice, bob, carol = by_student["alice_solution"], by_student["bob_tampered"], by_student["carol_wrong"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import os
 import pathlib
 import shutil
@@ -37,6 +38,14 @@ FULL = {"q1_add_tests": 2.0, "q2_normalize_tests": 3.0}
 WRONG_ATTACKS = ("patch_comparisons", "wrap_cells_in_try", "strip_asserts", "replace_run_cell", "all_attacks")
 
 
+def _status(variant: str) -> str:
+    """Code reaching for the grader's machinery sends the row to a person (review.py); a cell edit does not."""
+    from tlcourse.grading.review import scan_source
+
+    source = "\n".join(hostile.ATTACKS.values()) if variant == "all_attacks" else hostile.ATTACKS.get(variant, "")
+    return "needs_review" if scan_source(source) else "graded"
+
+
 def _build_class(subs: pathlib.Path) -> dict[str, tuple[str, dict | None]]:
     """Write the class; returns student -> (expected status, expected autograded scores or None)."""
     expected: dict[str, tuple[str, dict | None]] = {}
@@ -53,10 +62,10 @@ def _build_class(subs: pathlib.Path) -> dict[str, tuple[str, dict | None]]:
     zero = {"q1_add_tests": 0.0, "q2_normalize_tests": 0.0}
     for name, make in hostile.VARIANTS.items():  # tampering alone never earns a point
         fc.write(make(released), subs, f"hostile_{name}", A)
-        expected[f"hostile_{name}"] = ("graded", zero)
+        expected[f"hostile_{name}"] = (_status(name), zero)
     for name in WRONG_ATTACKS:  # nor turns a wrong answer into points
         fc.write(hostile.VARIANTS[name](fc.wrong(A)), subs, f"wrong_{name}", A)
-        expected[f"wrong_{name}"] = ("graded", zero)
+        expected[f"wrong_{name}"] = (_status(name), zero)
     for name in ("delete_test_cells", "strip_test_metadata", "duplicate_cells", "replace_test_cells"):
         fc.write(hostile.VARIANTS[name](fc.right(A)), subs, f"right_{name}", A)  # graded with the original tests
         expected[f"right_{name}"] = ("graded", FULL)
@@ -165,14 +174,14 @@ def test_export_matches_and_failures_are_not_zeros(graded_class):
     for r in rows:
         e = exported[r.student]
         assert e["status"] == r.status
-        if r.status == "graded":
+        if r.status in ("graded", "needs_review"):
             assert float(e["score"]) == r.score
         else:
             assert e["score"] == "" and e["reason"]
     with sqlite3.connect(out / "gradebook.db") as db:
         in_gradebook = [s for (s,) in db.execute(
             "select student_id from submitted_assignment")]
-    assert sorted(in_gradebook) == sorted(r.student for r in rows if r.status == "graded"), \
+    assert sorted(in_gradebook) == sorted(r.student for r in rows if r.status in ("graded", "needs_review")), \
         "the gradebook must hold each graded student once and no failed one"
     assert (out / "report" / f"{A}.png").stat().st_size > 0
     assert not list(out.rglob(".*.tmp")), "a temporary export file was left behind"
@@ -187,9 +196,13 @@ def test_autograded_solution_has_no_errors(graded_class):
 def test_a_killed_run_loses_nothing_and_grades_nobody_twice(graded_class):
     out = graded_class["out"]
     before = graded_class["before_kill"]
-    assert len(before) >= 12
-    for path, data in before.items():  # results recorded before the kill were reused, not redone
-        assert path.read_bytes() == data
+    in_flight = {p for p, data in before.items() if json.loads(data)["status"] == "in_progress"}
+    assert len(before) - len(in_flight) >= 10
+    for path, data in before.items():
+        if path in in_flight:  # in flight when the grader died: graded again (alone), now finished
+            assert json.loads(path.read_text())["status"] != "in_progress"
+            continue
+        assert path.read_bytes() == data  # results recorded before the kill were reused, not redone
         assert path.stat().st_mtime_ns == graded_class["first_mtimes"][path]
     backups = list((out / "backups").glob("gradebook-*.db"))
     assert backups, "the gradebook is backed up before each run"

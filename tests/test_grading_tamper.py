@@ -85,7 +85,9 @@ def test_a_tlcourse_check_cannot_be_patched_or_replaced(tmp_path):
         fc.write(hostile.VARIANTS[name](fc.wrong(fc.TORCH)), subs, f"wrong_{name}", fc.TORCH)
     rows = {r.student: r for r in grade(subs, out=tmp_path / "out", root=fc.ROOT, workers=2,
                                         limits=Limits(cell_timeout=60), only=[fc.TORCH])}
-    assert {s: r.status for s, r in rows.items()} == dict.fromkeys(rows, "graded")
+    assert {s: r.status for s, r in rows.items()} == {  # code reaching for sys.modules goes to a person
+        "right": "graded", "wrong": "graded", "wrong_patch_checks": "graded",
+        "wrong_fake_check_modules": "needs_review", "wrong_all_attacks": "needs_review"}
     assert rows["right"].score == 2.0
     for s in ("wrong", "wrong_patch_checks", "wrong_fake_check_modules", "wrong_all_attacks"):
         assert rows[s].score == 0.0, (s, rows[s].by_question)

@@ -27,13 +27,32 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, List, Unicode
 
-from .sandbox import Sandbox, kill_pidfile_group
+from .sandbox import Sandbox, kernel_processes, kill_pidfile_group
 
 GUARD_SOURCE = (pathlib.Path(__file__).with_name("kernel_guard.py")).read_text()
 
 
 def _error(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+def _capped_error(content: dict, budget: int) -> dict:
+    """An error output within ``budget`` bytes: a long message or traceback is cut, with a note."""
+    budget = max(budget, 2000)
+    ename = str(content.get("ename", ""))[:200]
+    evalue = str(content.get("evalue", ""))
+    note = f" [grader: cut to {budget // 2} characters]"
+    if len(evalue) > budget // 2:
+        evalue = evalue[:budget // 2] + note
+    frames, used = [], len(ename) + len(evalue)
+    for frame in content.get("traceback", []) or []:
+        frame = str(frame)
+        if used + len(frame) > budget:
+            frames.append("[grader: the rest of the traceback was dropped]")
+            break
+        frames.append(frame)
+        used += len(frame)
+    return dict(content, ename=ename, evalue=evalue, traceback=frames)
 
 
 class GuardedExecute(Execute):
@@ -84,10 +103,11 @@ class GuardedExecute(Execute):
 
     def _reap_strays(self, cell_index: int) -> None:
         sb = self._sandbox()
-        kernel = self._kernel_pid()
-        if sb is None or not sb.dirs or kernel is None:
+        launcher = self._kernel_pid()
+        if sb is None or not sb.dirs or launcher is None:
             return
-        killed = sb.kill_all(keep={kernel})
+        keep, kernel = kernel_processes(launcher, sb.pids())
+        killed = sb.kill_all(keep=keep)
         if killed:
             self._event("killed_strays", cell_index, f"{killed} processes left by the cell")
         try:
@@ -102,6 +122,7 @@ class GuardedExecute(Execute):
     # -- output cap --------------------------------------------------------------------------
     def output(self, outs, msg, display_id, cell_index):
         if msg.get("msg_type") == "error":  # an error always counts, however much came before it
+            msg = dict(msg, content=_capped_error(msg.get("content", {}), self.max_output_bytes))
             return super().output(outs, msg, display_id, cell_index)
         size = len(json.dumps(msg.get("content", {}), default=str))
         used = self._output_bytes.get(cell_index, 0)
@@ -159,6 +180,9 @@ class GuardedExecute(Execute):
             out = self._run_hidden(f"__tlcourse_guard__.restore({nonce!r})", cell_index)
         except (CellTimeoutError, DeadKernelError) as exc:
             return False, f"the grader's integrity check did not complete ({type(exc).__name__})"
+        for line in out.splitlines():
+            if line.startswith("tlcourse-guard-tripwire:"):
+                self._event("tripwire", cell_index, line.split(":", 1)[1].strip()[:200])
         if hashlib.sha256(nonce.encode()).hexdigest() in out:
             return True, ""
         return False, "the grader's integrity check failed: " + (out.strip()[:200] or "no answer from the kernel")

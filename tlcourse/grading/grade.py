@@ -1,4 +1,4 @@
-"""Autograde a folder of submissions and export a gradebook CSV and a class report.
+"""Orchestration: grade a folder of submissions, one child process per submission, and export the class.
 
 Layout expected: ``SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb``.
 
@@ -14,47 +14,42 @@ Layout expected: ``SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb``.
   source and limits are unchanged, so each student is graded once.
 - Every row of ``grades.csv`` says graded / failed (why) / skipped (why); a
   failed submission is never a silent 0 and never sits in the gradebook.
+
+One file per idea: intake.py (finding and reading submissions, the trust scan
+of the source), resume.py (result records, backups, clean-up after a killed
+run), gradebook.py (the class gradebook), report.py (CSV, histograms,
+summary), worker.py (one submission in a child), sandbox.py (the kernel's
+confinement), execute.py and kernel_guard.py (running the cells).
 """
 from __future__ import annotations
 
-import ast
-import csv
 import dataclasses
-import datetime as dt
 import fcntl
 import hashlib
-import io
 import json
 import logging
 import multiprocessing
 import os
 import pathlib
+import re
 import shutil
-import sqlite3
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 from .._io import atomic_open
-from .config import assignments, grading_environment, load_config, make_api, repo_root
+from .config import grading_environment, load_config, make_api, repo_root
+from .gradebook import commit_failure, commit_graded, fill_scores, remove_foreign_objects
+from .intake import Job, count_code_cells, discover, prepare_submission, refuse, source_notebooks, trusted_imports
+from .report import SCORED, UNCONFINED, Row, plot_class_report, summary, write_csv
+from .resume import (backup_gradebook, clean_stale_scratch, fingerprint, forget, mark_in_progress,
+                     previous_result, record)
+from .review import scan_notebook
+from .scores import UntrustedNotebook, read_executed, score_notebook
+from .worker import STUDENT_ID
+
+__all__ = ["Limits", "GradingBusy", "Row", "grade", "summary", "trusted_imports"]
 
 log = logging.getLogger(__name__)
-
-STATUSES = ("graded", "failed", "skipped")
-GRADER_VERSION = "tlcourse-grade-2"  # part of each result's fingerprint: bump when grading changes
-BACKUPS_KEPT = 10
-
-
-@dataclass
-class Row:
-    student: str
-    assignment: str
-    status: str  # graded | failed | skipped
-    reason: str = ""  # why failed/skipped; for graded rows, what the grader had to work around
-    score: float | None = None
-    max_score: float | None = None
-    by_question: dict[str, float] = field(default_factory=dict)
-    max_by_question: dict[str, float] = field(default_factory=dict)
-    needs_manual: list[str] = field(default_factory=list)  # written answers awaiting a human
 
 
 @dataclass
@@ -66,205 +61,15 @@ class Limits:
     cpus: float | None = None  # CPU cores per kernel, a cgroup quota; None: the machine's cores / workers
     max_output_bytes: int = 1_000_000
     file_size_mb: int = 2048  # a converted SmolLM2 (notebook 03, cold cache) is ~540 MB
-    submission_timeout: int | None = None  # wall clock for a whole submission; default 4 x cells x timeout
+    submission_timeout: int | None = None  # wall clock for a whole submission; default: see _deadline
+    max_notebook_mb: int = 20  # a submitted notebook larger than this is refused before it is read
+    confine: bool = True  # bubblewrap around each kernel where it can run (False: only to show what it stops)
+    disk_mb: int = 1024  # each of a confined kernel's writable folders (working folder, HOME, /tmp) is capped at this
     guard: bool = True  # the kernel guard (kernel_guard.py); False only to show what it stops
 
 
 class GradingBusy(RuntimeError):
     pass
-
-
-# -- reading submissions -------------------------------------------------------------------------
-def _source_notebooks(root: pathlib.Path, assignment: str) -> list[pathlib.Path]:
-    return sorted((root / "solutions" / assignment).glob("*.ipynb"))
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:120] if text else ''}"
-
-
-def _read_notebook(path: pathlib.Path):
-    """(notebook, '') or (None, reason)."""
-    import nbformat
-
-    if path.stat().st_size == 0:
-        return None, f"{path.name} is an empty file"
-    try:
-        nb = nbformat.read(path, as_version=4)
-    except Exception as exc:
-        return None, f"{path.name} is not a readable notebook ({_short(exc)})"
-    if not isinstance(nb.get("cells"), list):
-        return None, f"{path.name} is not a readable notebook (no cells)"
-    return nb, ""
-
-
-def _repair(nb, source) -> list[str]:
-    """Make a readable submission gradable; returns what was changed (for the reason column)."""
-    notes = []
-    source_ids = {c.metadata["nbgrader"]["grade_id"] for c in source.cells
-                  if "nbgrader" in c.metadata and "grade_id" in c.metadata["nbgrader"]}
-    stripped = 0
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader")
-        if meta is None:
-            continue
-        if not isinstance(meta, dict) or meta.get("grade_id") not in source_ids:
-            del cell.metadata["nbgrader"]  # metadata the release never had cannot claim points
-            stripped += 1
-    if stripped:
-        notes.append(f"ignored grader metadata on {stripped} cell(s) the release did not have")
-    kernel = nb.metadata.get("kernelspec", {}).get("name")
-    if kernel != source.metadata.kernelspec.name:
-        notes.append(f"saved with kernel {kernel!r}; graded with {source.metadata.kernelspec.name!r}")
-        nb.metadata["kernelspec"] = dict(source.metadata.kernelspec)
-    ids: list[str] = []
-    duplicates = 0
-    for cell in nb.cells:
-        if "nbgrader" not in cell.get("metadata", {}):
-            continue
-        gid = cell.metadata["nbgrader"]["grade_id"]
-        if gid in ids:  # nbgrader's own DeduplicateIds leaves a grade_id-less stub that crashes autograde
-            del cell.metadata["nbgrader"]
-            duplicates += 1
-        else:
-            ids.append(gid)
-    if duplicates:
-        notes.append(f"{duplicates} duplicated graded cell(s): the first copy counts")
-    missing = source_ids - set(ids)
-    if missing:
-        notes.append(f"{len(missing)} graded cell(s) missing or stripped: graded with the original")
-    return notes
-
-
-def _prepare_submission(src: list[pathlib.Path], dest: pathlib.Path, expected: list[pathlib.Path]) -> tuple[str, list[str]]:
-    """Copy ``src`` notebooks into ``dest`` (repaired); returns (failure reason or '', notes)."""
-    import nbformat
-
-    notes: list[str] = []
-    by_name = {p.name: p for p in src}
-    wanted = [p.name for p in expected]
-    if not by_name:
-        return "no notebook in the submission folder", notes
-    unexpected = sorted(set(by_name) - set(wanted))
-    if len(wanted) == 1 and wanted[0] not in by_name:
-        if len(unexpected) == 1:
-            notes.append(f"notebook {unexpected[0]!r} graded as {wanted[0]!r}")
-            by_name[wanted[0]] = by_name.pop(unexpected[0])
-        else:
-            return f"expected {wanted[0]}; found {', '.join(sorted(by_name))}", notes
-    missing = [n for n in wanted if n not in by_name]
-    if missing:
-        return f"expected {', '.join(missing)}; found {', '.join(sorted(by_name))}", notes
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    for name, exp in zip(wanted, expected):
-        nb, why = _read_notebook(by_name[name])
-        if nb is None:
-            return why, notes
-        notes += _repair(nb, nbformat.read(exp, as_version=4))
-        with atomic_open(dest / name, "w") as fh:
-            nbformat.write(nb, fh)
-    return "", notes
-
-
-# -- the notebook's own imports, protected in the kernel -------------------------------------------
-def trusted_imports(notebooks: list[pathlib.Path]) -> list[str]:
-    """Top-level import statements of the source's non-solution cells, one binding each.
-
-    A name the source notebook also assigns elsewhere is left out, so restoring it
-    before a test can never undo the notebook's own code.
-    """
-    import nbformat
-
-    imports: list[tuple[str, str]] = []
-    assigned: set[str] = set()
-    for path in notebooks:
-        for cell in nbformat.read(path, as_version=4).cells:
-            if cell.cell_type != "code":
-                continue
-            code = "\n".join(ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!")))
-            try:
-                tree = ast.parse(code)
-            except SyntaxError:
-                continue
-            solution = cell.metadata.get("nbgrader", {}).get("solution", False)
-            for node in ast.walk(tree):
-                if isinstance(node, (ast.Name,)) and isinstance(node.ctx, ast.Store):
-                    assigned.add(node.id)
-                elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                    assigned.add(node.name)
-            if solution:
-                continue
-            for node in tree.body:
-                if isinstance(node, ast.Import):
-                    for alias in node.names:
-                        imports.append((alias.asname or alias.name.split(".")[0],
-                                        ast.unparse(ast.Import(names=[alias]))))
-                elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                    for alias in node.names:
-                        if alias.name != "*":
-                            imports.append((alias.asname or alias.name, ast.unparse(
-                                ast.ImportFrom(module=node.module, names=[alias], level=0))))
-    seen, out = set(), []
-    for name, statement in imports:
-        if name not in assigned and statement not in seen:
-            seen.add(statement)
-            out.append(statement)
-    return out
-
-
-# -- bookkeeping ---------------------------------------------------------------------------------
-def _fingerprint(files: list[pathlib.Path], sources: list[pathlib.Path], limits: Limits) -> str:
-    h = hashlib.sha256(GRADER_VERSION.encode())
-    h.update(json.dumps(asdict(limits), sort_keys=True).encode())
-    for p in sources:
-        h.update(b"source:" + p.name.encode() + b"\0" + p.read_bytes())
-    for p in sorted(files):
-        h.update(b"submission:" + p.name.encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
-
-
-def backup_gradebook(out: pathlib.Path) -> pathlib.Path | None:
-    """Copy ``out/gradebook.db`` to ``out/backups/gradebook-<UTC time>.db``; keep the last few."""
-    db = out / "gradebook.db"
-    if not db.exists():
-        return None
-    backups = out / "backups"
-    backups.mkdir(exist_ok=True)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    dest = backups / f"gradebook-{stamp}.db"
-    tmp = backups / f".{dest.name}.tmp"
-    with sqlite3.connect(db) as src_conn, sqlite3.connect(tmp) as dst_conn:
-        src_conn.backup(dst_conn)
-    src_conn.close()
-    dst_conn.close()
-    os.replace(tmp, dest)
-    for old in sorted(backups.glob("gradebook-*.db"))[:-BACKUPS_KEPT]:
-        old.unlink()
-    return dest
-
-
-def _clean_stale_scratch(out: pathlib.Path) -> None:
-    """Kill kernels and remove cgroups a killed earlier run left behind."""
-    from .sandbox import Sandbox, kill_pidfile_group
-
-    scratch_root = out / ".scratch"
-    if not scratch_root.exists():
-        return
-    for state in scratch_root.glob("*/sandbox.json"):
-        try:
-            info = json.loads(state.read_text())
-        except (OSError, ValueError):
-            continue
-        sb = Sandbox.__new__(Sandbox)
-        sb.dirs, sb.kind = [pathlib.Path(d) for d in info.get("dirs", [])], info.get("kind")
-        if sb.dirs:
-            sb.destroy()
-        else:
-            kill_pidfile_group(info.get("pidfile", ""))
-    shutil.rmtree(scratch_root, ignore_errors=True)
 
 
 def _default_cache_dirs() -> tuple[str, str, str]:
@@ -278,61 +83,18 @@ def _default_cache_dirs() -> tuple[str, str, str]:
     return tuple(os.path.abspath(os.path.expanduser(p)) for p in (cache, torch_home, mpl))
 
 
+def _deadline(limits: Limits, code_cells: int) -> int:
+    """Wall clock for one submission: every cell at its timeout once, plus the replays of the restarts.
+
+    A restart replays the cells before it (at most 3 restarts, execute.py), so a
+    submission that uses every restart may run its cells about four times over.
+    """
+    if limits.submission_timeout:
+        return limits.submission_timeout
+    return 4 * limits.cell_timeout * max(1, code_cells) + 60
+
+
 # -- the parent ----------------------------------------------------------------------------------
-@dataclass
-class _Job:
-    student: str
-    assignment: str
-    files: list[pathlib.Path]
-    notes: list[str]
-    fingerprint: str = ""
-
-
-def _discover(submissions: pathlib.Path, root: pathlib.Path, only: list[str] | None) -> tuple[list[_Job], list[Row]]:
-    known = assignments(root)
-    if only:
-        unknown = [a for a in only if a not in known]
-        if unknown:
-            raise ValueError(f"unknown assignment(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    wanted = list(only or known)
-    notebook_owner = {p.name: a for a in known for p in _source_notebooks(root, a)}
-    jobs: list[_Job] = []
-    rows: list[Row] = []
-    for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        s = student_dir.name
-        folders = {p.name: p for p in student_dir.iterdir() if p.is_dir() and not p.name.startswith(".")}
-        loose = sorted(p for p in student_dir.glob("*.ipynb") if p.is_file())
-        found = set()
-        for name, folder in sorted(folders.items()):
-            if name not in known:
-                if not only:
-                    rows.append(Row(s, name, "skipped", f"unknown assignment; known: {', '.join(known)}"))
-                continue
-            if name in wanted:
-                found.add(name)
-                jobs.append(_Job(s, name, sorted(p for p in folder.glob("*.ipynb") if p.is_file()), []))
-        for nb in loose:
-            a = notebook_owner.get(nb.name)
-            if a in wanted and a not in found:
-                found.add(a)
-                jobs.append(_Job(s, a, [nb], [f"{nb.name} was not in an {a}/ folder"]))
-        if only:
-            for a in wanted:
-                if a not in found:
-                    seen = ", ".join(sorted(folders) + [p.name for p in loose]) or "nothing"
-                    rows.append(Row(s, a, "failed", f"no {a}/ folder in {s}/ (found: {seen})"))
-        elif not found and not any(r.student == s for r in rows):
-            seen = ", ".join(sorted(folders) + [p.name for p in loose]) or "nothing"
-            rows.append(Row(s, "", "failed", f"no assignment folder in {s}/ (found: {seen}); "
-                                             f"expected {s}/<assignment>/<notebook>.ipynb"))
-    return jobs, rows
-
-
-def _count_code_cells(paths: list[pathlib.Path]) -> int:
-    import nbformat
-    return sum(c.cell_type == "code" for p in paths for c in nbformat.read(p, as_version=4).cells)
-
-
 def grade(submissions: str | os.PathLike, out: str | os.PathLike = "grading", root: pathlib.Path | None = None,
           only: list[str] | None = None, *, workers: int = 1, limits: Limits | None = None,
           regrade: bool = False) -> list[Row]:
@@ -373,10 +135,12 @@ def grade(submissions: str | os.PathLike, out: str | os.PathLike = "grading", ro
 def _grade_locked(submissions, out, root, only, workers, limits, regrade) -> list[Row]:
     from .sandbox import probe, sweep_orphans
 
-    _clean_stale_scratch(out)
+    clean_stale_scratch(out)
     for gone in sweep_orphans():  # left by a killed run that wrote elsewhere
         log.info("removed an orphaned sandbox cgroup: %s", gone)
     backup_gradebook(out)
+    for thing in remove_foreign_objects(out / "gradebook.db"):
+        log.warning("removed %s from %s: the grader did not create it", thing, out / "gradebook.db")
     cfg = load_config(root, **{
         "CourseDirectory.source_directory": str(root / "solutions"),
         "CourseDirectory.release_directory": str(out / "release"),
@@ -387,7 +151,7 @@ def _grade_locked(submissions, out, root, only, workers, limits, regrade) -> lis
     })
     if limits.cell_timeout is None:
         limits.cell_timeout = int(cfg.Execute.get("timeout", 600))
-    jobs, rows = _discover(submissions, root, only)
+    jobs, rows = discover(submissions, root, only)
     api = make_api(cfg)
     isolation = probe()
     cache_dir, torch_home, mpl_cache = _default_cache_dirs()
@@ -399,47 +163,61 @@ def _grade_locked(submissions, out, root, only, workers, limits, regrade) -> lis
         gen = api.generate_assignment(a, force=True)
         if not gen["success"]:
             raise RuntimeError(f"could not prepare {a} from solutions/: {gen.get('error') or gen.get('log')}")
-        sources = _source_notebooks(root, a)
+        sources = source_notebooks(root, a)
         template = out / ".templates" / f"{a}.db"
         from .worker import copy_sqlite
         copy_sqlite(out / "gradebook.db", template)
         per_assignment[a] = {"sources": sources, "template": template, "imports": trusted_imports(sources),
-                             "code_cells": _count_code_cells(sources)}
-    pending: list[tuple[_Job, dict]] = []
+                             "code_cells": count_code_cells(sources)}
+    pending: list[tuple[Job, dict]] = []
     for job in jobs:
         info = per_assignment[job.assignment]
-        job.fingerprint = _fingerprint(job.files, info["sources"], limits)
-        record = out / "results" / job.assignment / f"{job.student}.json"
-        if not regrade and record.exists():
-            try:
-                saved = json.loads(record.read_text())
-            except ValueError:
-                saved = {}
-            if saved.get("fingerprint") == job.fingerprint and saved.get("status") in STATUSES:
-                rows.append(Row(job.student, job.assignment, saved["status"], saved.get("reason", "")))
-                continue
+
+        def fail(why: str) -> None:
+            row = Row(job.student, job.assignment, "failed", why)
+            commit_failure(cfg, row)
+            record(out, job, row)
+            rows.append(row)
+
+        refused = refuse(job.files, submissions, limits.max_notebook_mb * 2**20)
+        job.fingerprint = fingerprint([] if refused else job.files, info["sources"], limits)
+        saved, job.suspect = (None, False) if regrade else previous_result(out, job)
+        if saved is not None and job.suspect:  # in flight alone when the grader died: the culprit
+            fail(saved.reason)
+            continue
+        if saved is not None:
+            rows.append(saved)
+            continue
+        if refused:
+            fail(refused)
+            continue
         dest = out / "submitted" / job.student / job.assignment
-        failure, notes = _prepare_submission(job.files, dest, info["sources"])
+        failure, notes = prepare_submission(job.files, dest, info["sources"])
         job.notes += notes
         if failure:
-            row = Row(job.student, job.assignment, "failed", failure)
-            _commit_failure(cfg, row)
-            _record(out, job, row)
-            rows.append(row)
+            fail(failure)
             continue
-        timeout = limits.submission_timeout or 4 * limits.cell_timeout * max(1, info["code_cells"]) + 60
+        job.review = [f"{p.name} {finding}" for p in info["sources"] for finding in
+                      scan_notebook(dest / p.name, out / "release" / job.assignment / p.name)]
+        if isolation.get("unconfined_because") and limits.confine:
+            job.notes.insert(0, UNCONFINED + isolation["unconfined_because"])
+        elif not limits.confine:
+            job.notes.insert(0, UNCONFINED + "confinement switched off (Limits.confine=False)")
         pending.append((job, {
             "root": str(root), "student": job.student, "assignment": job.assignment, "submission_dir": str(dest),
-            "template_db": str(info["template"]), "trusted_imports": info["imports"], "isolation": isolation,
+            "template_db": str(info["template"]), "trusted_imports": info["imports"],
+            "isolation": isolation if limits.confine else dict(isolation, unconfined_because="switched off"),
             "cell_timeout": limits.cell_timeout, "memory_mb": limits.memory_mb, "nproc": limits.nproc,
             "cpus": cpus, "max_output_bytes": limits.max_output_bytes, "file_size_mb": limits.file_size_mb,
             "guard": limits.guard, "cache_dir": cache_dir, "mpl_cache": mpl_cache, "torch_home": torch_home,
-            "threads": threads, "deadline_s": timeout}))
-    rows += _run_workers(pending, out, cfg, workers)
-    _fill_scores(cfg, rows)
+            "threads": threads, "disk_mb": limits.disk_mb, "deadline_s": _deadline(limits, info["code_cells"])}))
+    # suspects of a grader crash first, one at a time, so a second crash names its culprit
+    rows += _run_workers([p for p in pending if p[0].suspect], out, cfg, 1)
+    rows += _run_workers([p for p in pending if not p[0].suspect], out, cfg, workers)
+    fill_scores(cfg, rows)
     rows.sort(key=lambda r: (r.assignment, r.student))
     write_csv(out / "grades.csv", rows)
-    for a in sorted({r.assignment for r in rows if r.status == "graded"}):
+    for a in sorted({r.assignment for r in rows if r.status in SCORED}):
         plot_class_report(rows, a, out / "report" / f"{a}.png")
     shutil.rmtree(out / ".scratch", ignore_errors=True)
     return rows
@@ -455,13 +233,25 @@ def _run_workers(pending, out: pathlib.Path, cfg, workers: int) -> list[Row]:
     rows: list[Row] = []
     queue = list(pending)
     running: dict = {}
+    try:
+        _drain(queue, running, rows, out, cfg, workers, ctx, run, wait)
+    except BaseException:  # Ctrl-C, or a bug here: whoever was in flight is not to blame
+        for proc, job, _, _ in running.values():
+            proc.kill()
+            forget(out, job)
+        raise
+    return rows
+
+
+def _drain(queue, running, rows, out, cfg, workers, ctx, run, wait) -> None:
     while queue or running:
         while queue and len(running) < workers:
             job, spec = queue.pop(0)
-            scratch = out / ".scratch" / f"{job.assignment}--{job.student}"
+            scratch = out / ".scratch" / _scratch_name(job)
             shutil.rmtree(scratch, ignore_errors=True)
             scratch.mkdir(parents=True)
             spec["scratch"] = str(scratch)
+            mark_in_progress(out, job, alone=job.suspect)
             proc = ctx.Process(target=run, args=(spec,), daemon=False)
             proc.start()
             running[proc.sentinel] = (proc, job, scratch, time.monotonic() + spec["deadline_s"])
@@ -477,10 +267,15 @@ def _run_workers(pending, out: pathlib.Path, cfg, workers: int) -> list[Row]:
             proc.join()
             del running[sentinel]
             rows.append(_collect(out, cfg, job, scratch, proc.exitcode, timed_out, deadline))
-    return rows
 
 
-def _collect(out, cfg, job: _Job, scratch: pathlib.Path, exitcode, timed_out: bool, deadline) -> Row:
+def _scratch_name(job: Job) -> str:
+    """A folder name free of glob characters (nbgrader globs the paths it is given), unique per student."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", job.student).lstrip(".")
+    return f"{job.assignment}--{safe}-{hashlib.sha256(job.student.encode()).hexdigest()[:8]}"
+
+
+def _collect(out, cfg, job: Job, scratch: pathlib.Path, exitcode, timed_out: bool, deadline) -> Row:
     from .sandbox import Sandbox, kill_pidfile_group
 
     state = scratch / "sandbox.json"
@@ -504,17 +299,53 @@ def _collect(out, cfg, job: _Job, scratch: pathlib.Path, exitcode, timed_out: bo
         row = Row(job.student, job.assignment, "failed", result["error"])
     else:
         notes = list(job.notes) + _describe_events(result["events"])
-        row = Row(job.student, job.assignment, "graded", "; ".join(notes))
-        _commit_graded(cfg, row, result["notebooks"])
-        _publish_autograded(out, job, scratch)
+        try:
+            notebooks = _score(cfg, job, scratch)
+        except UntrustedNotebook as exc:
+            row = Row(job.student, job.assignment, "failed", f"the executed notebook cannot be scored: {exc}")
+        else:
+            if _claims_more(result.get("notebooks"), notebooks):
+                notes.append("the kernel-side gradebook claimed more points than the outputs show; "
+                             "scored from the outputs")
+            tripped = [e for e in result["events"] if e.get("event") == "tripwire"]
+            review = job.review + [f"cell {e['cell']}: {str(e.get('detail', ''))[:200]}" for e in tripped]
+            if review:
+                notes.insert(0, "needs review: " + "; ".join(review))
+            row = Row(job.student, job.assignment, "needs_review" if review else "graded", "; ".join(notes))
+            commit_graded(cfg, row, notebooks)
+            _publish_autograded(out, job, scratch)
     if row.status == "failed":
-        _commit_failure(cfg, row)
+        commit_failure(cfg, row)
         _keep_log(out, job, scratch)
-    _record(out, job, row)
+    record(out, job, row)
     return row
 
 
-def _keep_log(out: pathlib.Path, job: _Job, scratch: pathlib.Path) -> None:
+def _score(cfg, job: Job, scratch: pathlib.Path) -> dict:
+    """Each notebook's scores, from its executed copy and this process's own gradebook (scores.py)."""
+    from nbgrader.api import Gradebook
+
+    folder = scratch / "autograded" / STUDENT_ID / job.assignment
+    with Gradebook(cfg.CourseDirectory.db_url) as gb:
+        names = [nb.name for nb in gb.find_assignment(job.assignment).notebooks]
+        return {name: score_notebook(read_executed(folder / f"{name}.ipynb"), gb, name, job.assignment)
+                for name in names}
+
+
+def _claims_more(claimed, computed: dict) -> bool:
+    """Did the child's gradebook (reachable by an unconfined kernel) hold more points than the outputs earn?"""
+    try:
+        for name, nb in computed.items():
+            for gid, g in nb["grades"].items():
+                theirs = claimed[name]["grades"][gid]["auto_score"]
+                if theirs is not None and float(theirs) > (g["auto_score"] or 0.0) + 1e-9:
+                    return True
+    except (KeyError, TypeError, ValueError):
+        return True
+    return False
+
+
+def _keep_log(out: pathlib.Path, job: Job, scratch: pathlib.Path) -> None:
     """A failed submission's grading log outlives the scratch folder: out/logs/<assignment>--<student>.log."""
     log = scratch / "worker.log"
     if log.exists():
@@ -534,41 +365,9 @@ def _describe_events(events: list[dict]) -> list[str]:
     return [f"{words.get(k, k)}: cell(s) {', '.join(map(str, sorted(set(v))))}" for k, v in by_kind.items()]
 
 
-def _commit_graded(cfg, row: Row, notebooks: dict) -> None:
-    import warnings
-
-    from nbgrader.api import Gradebook
-
-    with Gradebook(cfg.CourseDirectory.db_url) as gb, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # SQLAlchemy autoflush chatter inside nbgrader's add_submission
-        gb.update_or_create_student(row.student)
-        gb.update_or_create_submission(row.assignment, row.student)
-        for nb_name, nb in notebooks.items():
-            for gid, g in nb["grades"].items():
-                grade = gb.find_grade(gid, nb_name, row.assignment, row.student)
-                grade.auto_score = g["auto_score"]
-                grade.needs_manual_grade = g["needs_manual_grade"]
-            for cid, text in nb["comments"].items():
-                comment = gb.find_comment(cid, nb_name, row.assignment, row.student)
-                comment.auto_comment = text
-        gb.db.commit()
-
-
-def _commit_failure(cfg, row: Row) -> None:
-    """A failed submission must not linger in the gradebook as a 0 (or as an older grade)."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    with Gradebook(cfg.CourseDirectory.db_url) as gb:
-        try:
-            gb.find_submission(row.assignment, row.student)
-        except MissingEntry:
-            return
-        gb.remove_submission(row.assignment, row.student)
-
-
-def _publish_autograded(out: pathlib.Path, job: _Job, scratch: pathlib.Path) -> None:
+def _publish_autograded(out: pathlib.Path, job: Job, scratch: pathlib.Path) -> None:
     """Swap the executed notebooks into out/autograded/<student>/<assignment>/ in one rename."""
-    src = scratch / "autograded" / job.student / job.assignment
+    src = scratch / "autograded" / STUDENT_ID / job.assignment
     dest = out / "autograded" / job.student / job.assignment
     dest.parent.mkdir(parents=True, exist_ok=True)
     staged = dest.parent / f".{job.assignment}.new"
@@ -582,74 +381,3 @@ def _publish_autograded(out: pathlib.Path, job: _Job, scratch: pathlib.Path) -> 
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _record(out: pathlib.Path, job: _Job, row: Row) -> None:
-    with atomic_open(out / "results" / job.assignment / f"{job.student}.json", "w") as fh:
-        json.dump({"fingerprint": job.fingerprint, "status": row.status, "reason": row.reason,
-                   "graded_at": dt.datetime.now(dt.timezone.utc).isoformat()}, fh)
-
-
-def _fill_scores(cfg, rows: list[Row]) -> None:
-    from nbgrader.api import Gradebook, MissingEntry
-
-    with Gradebook(cfg.CourseDirectory.db_url) as gb:
-        for r in rows:
-            if r.status != "graded":
-                continue
-            try:
-                sub = gb.find_submission(r.assignment, r.student)
-            except MissingEntry:  # an earlier result whose gradebook entry is gone: say so, never a 0
-                r.status, r.reason = "failed", "result missing from the gradebook; rerun with --regrade"
-                continue
-            r.score, r.max_score = float(sub.score), float(sub.max_score)
-            for nb in sub.notebooks:
-                for g in nb.grades:
-                    r.by_question[g.name] = float(g.score)
-                    r.max_by_question[g.name] = float(g.max_score)
-                    if g.needs_manual_grade:
-                        r.needs_manual.append(g.name)
-
-
-def write_csv(path: pathlib.Path, rows: list[Row]) -> None:
-    questions = sorted({q for r in rows for q in r.by_question})
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["student", "assignment", "status", "score", "max_score", "needs_manual_grading", "reason",
-                *questions])
-    for r in rows:
-        w.writerow([r.student, r.assignment, r.status, "" if r.score is None else r.score,
-                    "" if r.max_score is None else r.max_score, " ".join(r.needs_manual), r.reason,
-                    *["" if q not in r.by_question else r.by_question[q] for q in questions]])
-    with atomic_open(path, "w", newline="") as fh:
-        fh.write(buf.getvalue())
-
-
-def plot_class_report(rows: list[Row], assignment: str, path: pathlib.Path):
-    """One histogram per graded question: where the class lost points."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    graded = [r for r in rows if r.assignment == assignment and r.status == "graded"]
-    questions = sorted({q for r in graded for q in r.by_question})
-    if not questions:
-        return None
-    fig, axes = plt.subplots(1, len(questions), figsize=(3 * len(questions), 2.8), squeeze=False)
-    for ax, q in zip(axes.flat, questions):
-        ax.hist([r.by_question.get(q, 0.0) for r in graded], bins=10)
-        ax.set_title(q, fontsize=8), ax.set_xlabel("points"), ax.set_ylabel("students")
-    failed = sum(r.assignment == assignment and r.status == "failed" for r in rows)
-    fig.suptitle(f"{assignment}: {len(graded)} graded, {failed} failed")
-    fig.tight_layout()
-    with atomic_open(path, "wb") as fh:
-        fig.savefig(fh, format="png", dpi=100)
-    plt.close(fig)
-    return path
-
-
-def summary(rows: list[Row]) -> str:
-    counts = {s: sum(r.status == s for r in rows) for s in STATUSES}
-    lines = [f"{counts['graded']} graded, {counts['failed']} failed, {counts['skipped']} skipped"]
-    lines += [f"  {r.status.upper()}: {r.student}/{r.assignment}: {r.reason}" for r in rows if r.status != "graded"]
-    notes = [r for r in rows if r.status == "graded" and r.reason]
-    lines += [f"  note: {r.student}/{r.assignment}: {r.reason}" for r in notes]
-    return "\n".join(lines)

@@ -29,7 +29,11 @@ _MISSING = object()
 _GUARDED_BUILTINS = ("isinstance", "issubclass", "len", "abs", "all", "any", "bool", "float", "int", "round",
                      "callable", "hasattr", "getattr", "type", "print", "set", "repr", "str", "sum", "min", "max")
 _ALWAYS_PROTECTED = ("numpy", "torch", "math", "operator", "functools", "IPython", "ipykernel", "jupyter_client",
-                     "zmq", "traitlets", "codeop", "ast", "hashlib", "tlcourse")
+                     "zmq", "traitlets", "codeop", "ast", "hashlib", "tlcourse", "threading")
+# A thread the notebook's own code left running while a test runs could re-patch what restore() just put back,
+# so it trips the wire (the test is not run; a person looks). Threads libraries start for themselves (tqdm's
+# monitor, a data loader's) run library code and are left alone.
+_STUDENT_MODULES = ("__main__", "builtins", None, "")
 
 
 def _is_member(value) -> bool:
@@ -129,7 +133,11 @@ class Guard:
         for value in namespace.values():
             if not isinstance(value, (types.ModuleType, type)):
                 add(value)
-        for obj in (self.shell, getattr(self.shell, "kernel", None)):
+        kernel = getattr(self.shell, "kernel", None)
+        machinery = (self.shell, kernel, getattr(kernel, "session", None), getattr(self.shell, "compile", None),
+                     getattr(self.shell, "displayhook", None), getattr(self.shell, "display_pub", None),
+                     getattr(self.shell, "events", None))
+        for obj in machinery:
             if obj is None:
                 continue
             add(obj)
@@ -151,6 +159,8 @@ class Guard:
         kernel = getattr(shell, "kernel", None)
         self.shell_handlers = dict(getattr(kernel, "shell_handlers", {}) or {})
         self.sha256 = hashlib.sha256
+        self.frames = sys._current_frames
+        self.threads_at_start = set(self.frames())
 
     def _restore_modules(self, problems: list) -> None:
         for name in list(sys.modules):
@@ -205,10 +215,32 @@ class Guard:
                 continue
             if name in _GUARDED_BUILTINS or (isinstance(value, type) and issubclass(value, BaseException)):
                 del ns[name]
+        extra = self._extra_threads()
+        if extra:  # one could undo this restore before the test runs: the test is not run, and a person looks
+            message = (f"{len(extra)} thread(s) started by the notebook alive when a test was to run "
+                       f"({', '.join(map(str, extra[:3]))})")
+            self.builtins["print"]("tlcourse-guard-tripwire: " + message)
+            problems.append(message)
         if problems:
             self.builtins["print"]("tlcourse-guard-problems: " + "; ".join(problems[:5]))
         else:
             self.builtins["print"](self.sha256(nonce.encode()).hexdigest())
+
+    def _extra_threads(self) -> list:
+        import threading
+
+        extra = []
+        for ident in set(self.frames()) - self.threads_at_start:
+            thread = threading._active.get(ident)
+            kind = type(thread)
+            if kind.__module__ == "threading":  # a plain Thread or Timer: whose code does it run?
+                code = getattr(thread, "_target", None) or getattr(thread, "function", None)
+                origin = getattr(getattr(code, "func", code), "__module__", None)
+            else:
+                origin = kind.__module__
+            if thread is None or origin in _STUDENT_MODULES:
+                extra.append(getattr(thread, "name", ident))
+        return extra
 
 
 def install(trusted_imports: list, block_network: bool) -> None:

@@ -12,8 +12,20 @@ starting a kernel never imports torch through ``tlcourse/__init__``):
   bind only a non-root user.
 - the launcher (``python sandbox.py SPEC.json -- CMD ...``), named in the
   grading kernelspec: joins the cgroup, sets rlimits (no core files, a file
-  size cap), enters a new network namespace when it can (root), records its
-  pid, and execs the kernel.
+  size cap), records its pid, and then either confines the kernel with
+  bubblewrap (below) or, where bwrap cannot run, enters a new network
+  namespace when it can (root) and execs the kernel as the grader's user.
+
+Confinement (``spec["confine"]``, see :func:`bwrap_argv`): bubblewrap, run by
+the (root) grader, gives the kernel its own mount, pid, network, IPC and UTS
+namespaces and a filesystem of its own: read-only the system (/usr), the
+Python environment, the tlcourse package and the course caches; size-capped
+tmpfs for its working folder, HOME and /tmp (new cache entries land in a tmpfs
+over the cache); its socket folder; nothing else (no solutions/, no output
+folder, no gradebook, no other student, no /proc of other processes). Inside,
+``sandbox.py --drop UID -- CMD`` switches to a fresh unprivileged uid (not the
+grader's), enters a user namespace of its own, sets no_new_privs, and execs
+the kernel with no capabilities and an allow-listed environment.
 """
 from __future__ import annotations
 
@@ -79,7 +91,8 @@ def probe() -> dict:
         probe_sb.destroy()
     except OSError:
         pass
-    return {"cgroup": cgroup, "cpu_quota": cpu_quota, "netns": netns, "root": os.geteuid() == 0}
+    return {"cgroup": cgroup, "cpu_quota": cpu_quota, "netns": netns, "root": os.geteuid() == 0,
+            "unconfined_because": probe_bwrap()}
 
 
 def _cpu_period_us(parent: pathlib.Path) -> int:
@@ -166,11 +179,11 @@ class Sandbox:
         self.dirs.append(cpu)
         self.cpu_limited = True
 
-    def spec(self, pidfile: str | os.PathLike, file_size_mb: int, netns: bool) -> dict:
-        """What the launcher needs to confine the kernel."""
+    def spec(self, pidfile: str | os.PathLike, file_size_mb: int, netns: bool, confine: dict | None = None) -> dict:
+        """What the launcher needs to confine the kernel (``confine``: see :func:`bwrap_argv`)."""
         return {"procs_files": [str(d / "cgroup.procs") for d in self.dirs], "nproc": self.nproc,
                 "memory_mb": self.memory_mb, "cpu_quota_us": self.cpu_quota_us, "cpu_period_us": self.cpu_period_us,
-                "file_size_mb": file_size_mb, "netns": netns, "pidfile": str(pidfile)}
+                "file_size_mb": file_size_mb, "netns": netns, "pidfile": str(pidfile), "confine": confine}
 
     def throttled(self) -> int:
         """How many CPU periods the quota has throttled this sandbox so far (0 without a quota)."""
@@ -282,6 +295,38 @@ def sweep_orphans() -> list[pathlib.Path]:
     return removed
 
 
+def kernel_processes(launcher: int, pids: set[int]) -> tuple[set[int], int]:
+    """(processes that make up the kernel, the kernel's pid) among ``pids``, given the launcher's pid.
+
+    Unconfined, the launcher execs the kernel: one process. Confined, the launcher
+    execs bwrap, whose child is pid 1 of the kernel's pid namespace and the kernel
+    pid 2; anything else in the cgroup was started by student code.
+    """
+    keep, kernel = {launcher}, launcher
+    for pid in pids:
+        try:
+            status = pathlib.Path(f"/proc/{pid}/status").read_text()
+            nspid = status.split("NSpid:")[1].splitlines()[0].split()
+        except (OSError, IndexError):
+            continue
+        if len(nspid) >= 2 and nspid[-1] in ("1", "2") and _descends_from(pid, launcher):
+            keep.add(pid)
+            if nspid[-1] == "2":
+                kernel = pid
+    return keep, kernel
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    for _ in range(4):
+        try:
+            pid = int(pathlib.Path(f"/proc/{pid}/status").read_text().split("PPid:")[1].split()[0])
+        except (OSError, IndexError, ValueError):
+            return False
+        if pid == ancestor:
+            return True
+    return False
+
+
 def kill_pidfile_group(pidfile: str | os.PathLike) -> None:
     """Without cgroups: kill the kernel's process group (jupyter starts kernels in a new session)."""
     try:
@@ -313,6 +358,159 @@ def _ensure_cgroup(d: pathlib.Path, spec: dict) -> None:
             (d / name).write_text(value)
 
 
+# What a kernel may inherit from the grader's environment; everything else (the instructor's tokens,
+# TLCOURSE_ROOT, paths into the course) is dropped.
+ALLOWED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "IPYTHONDIR", "MPLCONFIGDIR", "MPLBACKEND",
+               "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TLCOURSE_CACHE", "TLCOURSE_THREADS", "TLCOURSE_PROFILE",
+               "TLCOURSE_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TORCH_HOME",
+               "PYDEVD_DISABLE_FILE_VALIDATION", "TLCOURSE_GRADING_NETNS", "TLCOURSE_GRADING_CONFINED")
+FIRST_UID = 200_000  # kernel uids are FIRST_UID + the launcher's pid: unique among live kernels, owned by nobody
+CACHE_FILES_MAX = 20_000  # a cache with more files than this is bound read-only as a whole
+
+
+def bwrap_path() -> str | None:
+    import shutil
+
+    return shutil.which("bwrap")
+
+
+def probe_bwrap() -> str:
+    """'' when bubblewrap can confine a kernel here (as root: namespaces, a uid switch), else why not."""
+    import subprocess
+
+    exe = bwrap_path()
+    if exe is None:
+        return "bubblewrap (bwrap) is not installed: run `make bwrap` (Debian package bubblewrap)"
+    if os.geteuid() != 0:
+        return "the grader is not root, so kernels cannot be given a uid of their own"
+    spec = {"ro": [sys.base_prefix, sys.prefix], "tmpfs": [], "cache": [], "files": [], "ipc_dir": "",
+            "cwd": "/", "size_mb": 16}
+    argv = bwrap_argv(spec, [sys.executable, "-c", "import os; os.setuid(65534); print('ok')"], drop=False)
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bwrap failed to start: {exc}"
+    if proc.returncode != 0 or proc.stdout.strip() != "ok":
+        return f"bwrap cannot create namespaces here: {(proc.stderr or proc.stdout).strip()[:200]}"
+    return ""
+
+
+def _system_binds() -> list[str]:
+    args = []
+    for top in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = pathlib.Path("/") / top
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "fonts", "localtime", "mime.types"):
+        if os.path.exists(f"/etc/{name}"):
+            args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    return args
+
+
+def _cache_binds(path: str, size_mb: int) -> list[str]:
+    """A cache the kernel reads but cannot change: every existing file read-only, new files in a tmpfs."""
+    files = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        files += [(os.path.join(dirpath, d), "dir") for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+        files += [(os.path.join(dirpath, n), "file") for n in filenames + [d for d in dirnames
+                                                                          if os.path.islink(os.path.join(dirpath, d))]]
+        if len(files) > CACHE_FILES_MAX:
+            return ["--ro-bind", path, path]
+    args = ["--perms", "1777", "--size", str(size_mb * 2**20), "--tmpfs", path]
+    for name, kind in files:
+        args += ["--perms", "1777", "--dir", name] if kind == "dir" else ["--ro-bind", name, name]
+    return args
+
+
+def _traversable_parents(dests: list[str]) -> list[str]:
+    """bwrap makes missing parents of a mount point mode 0700, which the kernel's uid could not cross."""
+    mounted = {os.path.normpath(d) for d in dests} | {"/", "/tmp", "/usr", "/proc", "/dev", "/etc", "/sys"}
+    parents = set()
+    for dest in dests:
+        p = os.path.dirname(os.path.normpath(dest))
+        while p not in mounted and not any(p.startswith(m + "/") for m in mounted if m not in ("/", "/tmp")):
+            parents.add(p)
+            p = os.path.dirname(p)
+    args = []
+    for p in sorted(parents, key=lambda p: p.count("/")):
+        args += ["--perms", "0755", "--dir", p]
+    return args
+
+
+def bwrap_argv(spec: dict, cmd: list[str], drop: bool = True) -> list[str]:
+    """The bwrap command line that runs ``cmd`` confined as described in the module docstring."""
+    size = str(spec["size_mb"] * 2**20)
+    args = [bwrap_path() or "bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+            "--die-with-parent", "--hostname", "grading",
+            "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",  # for the uid switch only
+            *_system_binds(), "--proc", "/proc", "--dev", "/dev",
+            "--perms", "0755", "--dir", "/sys", "--perms", "0755", "--dir", "/sys/fs",
+            "--ro-bind-try", "/sys/fs/cgroup", "/sys/fs/cgroup",  # read-only: set_threads() reads its CPU quota
+            "--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
+    dests = [*spec["ro"], *spec["cache"], *spec["tmpfs"], *spec["files"], spec["ipc_dir"], spec["cwd"]]
+    args += _traversable_parents([d for d in dests if d])
+    for path in spec["ro"]:
+        if os.path.exists(path):
+            args += ["--ro-bind", path, path]
+    for path in spec["cache"]:
+        if os.path.isdir(path):
+            args += _cache_binds(path, spec["size_mb"])
+    for path in spec["tmpfs"]:
+        args += ["--perms", "1777", "--size", size, "--tmpfs", path]
+    for path in spec["files"]:  # read-only files placed inside the tmpfs folders above (the font cache)
+        if os.path.isfile(path):
+            args += ["--ro-bind", path, path]
+    if spec["ipc_dir"]:
+        args += ["--bind", spec["ipc_dir"], spec["ipc_dir"]]
+    args += ["--chdir", spec["cwd"], "--"]
+    if drop:
+        uid = FIRST_UID + os.getpid()
+        cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--drop", str(uid), "--", *cmd]
+    return args + cmd
+
+
+def drop_privileges(uid: int, cmd: list[str]) -> None:
+    """Inside bwrap: become ``uid`` (no groups, no capabilities, no way back), in a user namespace, then exec."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)  # from root to a non-root uid: every capability is dropped
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS: no setuid binary can give them back
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    libc.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE, cleared by the uid change: else /proc/self is root's
+    if libc.unshare(0x10000000) == 0:  # CLONE_NEWUSER: a user namespace of its own, mapping only itself
+        pathlib.Path("/proc/self/setgroups").write_text("deny")
+        pathlib.Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
+        pathlib.Path("/proc/self/gid_map").write_text(f"{uid} {uid} 1")
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # the launcher ignored it; the kernel handles its own
+    os.execv(cmd[0], cmd)
+
+
+def _confine(spec: dict, cmd: list[str]) -> None:
+    """Exec bwrap around the kernel: the kernel's connection file moves into its socket folder."""
+    cwd = os.getcwd()  # the notebook's folder: the kernel gets an empty, size-capped one at the same path
+    conf = dict(spec["confine"], cwd=cwd, tmpfs=[*spec["confine"]["tmpfs"], cwd])
+    ipc = pathlib.Path(conf["ipc_dir"])
+    uid = FIRST_UID + os.getpid()
+    if "-f" in cmd:  # the connection file lives in the grader's runtime folder, which the kernel cannot see
+        i = cmd.index("-f") + 1
+        copy = ipc / pathlib.Path(cmd[i]).name
+        copy.write_bytes(pathlib.Path(cmd[i]).read_bytes())
+        os.chown(copy, uid, uid)
+        os.chmod(copy, 0o600)
+        cmd = [*cmd[:i], str(copy), *cmd[i + 1:]]
+    os.chown(ipc, uid, uid)  # the kernel creates its sockets here; no other kernel can see this folder
+    os.chmod(ipc, 0o700)
+    env = {k: v for k, v in os.environ.items() if k in ALLOWED_ENV}
+    env.update(conf.get("env", {}), TLCOURSE_GRADING_NETNS="1", TLCOURSE_GRADING_CONFINED="1",
+               USER="student", LOGNAME="student")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt is for the kernel, not for bwrap
+    argv = bwrap_argv(conf, cmd)
+    os.execve(argv[0], argv, env)
+
+
 def launch(spec: dict, cmd: list[str]) -> None:
     pid = os.getpid()
     for procs in spec.get("procs_files", []):
@@ -326,13 +524,17 @@ def launch(spec: dict, cmd: list[str]) -> None:
         resource.setrlimit(resource.RLIMIT_NPROC, (spec["nproc"], spec["nproc"]))
         mem = spec["memory_mb"] * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    pathlib.Path(spec["pidfile"]).write_text(str(pid))
+    if spec.get("confine"):
+        _confine(spec, cmd)
     isolated = spec.get("netns") and _try_unshare_net()
     os.environ["TLCOURSE_GRADING_NETNS"] = "1" if isolated else "0"
-    pathlib.Path(spec["pidfile"]).write_text(str(pid))
     os.execvp(cmd[0], cmd)
 
 
 if __name__ == "__main__":
+    if len(sys.argv) >= 4 and sys.argv[1] == "--drop" and sys.argv[3] == "--":
+        drop_privileges(int(sys.argv[2]), sys.argv[4:])
     if len(sys.argv) < 4 or sys.argv[2] != "--":
         sys.exit("usage: sandbox.py SPEC.json -- COMMAND ...")
     launch(json.loads(pathlib.Path(sys.argv[1]).read_text()), sys.argv[3:])

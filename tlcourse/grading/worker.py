@@ -25,6 +25,9 @@ import traceback
 from .._io import atomic_open
 
 SANDBOX_SCRIPT = pathlib.Path(__file__).with_name("sandbox.py")
+# Inside the scratch course every submission is graded under this id: nbgrader globs student ids,
+# so a real folder name such as "*", "x[1]" or ".x" would match another folder, or none.
+STUDENT_ID = "student"
 
 
 def copy_sqlite(src: pathlib.Path, dest: pathlib.Path) -> None:
@@ -46,7 +49,7 @@ def _die_with_parent() -> None:
 def _prepare(job: dict, scratch: pathlib.Path) -> dict:
     from .sandbox import Sandbox
 
-    s, a = job["student"], job["assignment"]
+    s, a = STUDENT_ID, job["assignment"]
     for sub in ("home", "runtime", "ipython", "mpl", "autograded", "jupyter/kernels/python3"):
         (scratch / sub).mkdir(parents=True, exist_ok=True)
     dest = scratch / "submitted" / s / a
@@ -61,8 +64,15 @@ def _prepare(job: dict, scratch: pathlib.Path) -> dict:
     pidfile = scratch / "kernel.pid"
     with atomic_open(scratch / "sandbox.json", "w") as fh:
         json.dump({"dirs": [str(d) for d in sandbox.dirs], "kind": sandbox.kind, "pidfile": str(pidfile)}, fh)
+    confine = None
+    if not iso.get("unconfined_because"):
+        package = pathlib.Path(__file__).resolve().parents[1]  # tlcourse/, not the course around it
+        confine = {"ro": [sys.base_prefix, sys.prefix, str(package)], "cache": [job["cache_dir"], job["torch_home"]],
+                   "tmpfs": [str(scratch / d) for d in ("home", "ipython", "mpl")],
+                   "files": [str(p) for p in (scratch / "mpl").glob("fontlist-*.json")],
+                   "ipc_dir": str(_ipc_dir(scratch)), "size_mb": job.get("disk_mb", 1024)}
     with atomic_open(scratch / "launch.json", "w") as fh:
-        json.dump(sandbox.spec(pidfile, job["file_size_mb"], bool(iso.get("netns"))), fh)
+        json.dump(sandbox.spec(pidfile, job["file_size_mb"], bool(iso.get("netns")), confine), fh)
     kernel = {"argv": [sys.executable, str(SANDBOX_SCRIPT), str(scratch / "launch.json"), "--",
                        sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
               "display_name": "Python 3 (tlcourse grading)", "language": "python"}
@@ -163,9 +173,9 @@ def run(job: dict) -> None:
         from .config import make_api
 
         api = make_api(_config(job, scratch))
-        out = api.autograde(job["assignment"], job["student"], force=True)
+        out = api.autograde(job["assignment"], STUDENT_ID, force=True)
         if out["success"]:
-            result["notebooks"] = _read_grades(f"sqlite:///{scratch}/gradebook.db", job["assignment"], job["student"])
+            result["notebooks"] = _read_grades(f"sqlite:///{scratch}/gradebook.db", job["assignment"], STUDENT_ID)
             result["ok"] = True
         else:
             text = "\n".join(filter(None, (out.get("log"), out.get("error"))))
