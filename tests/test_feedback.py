@@ -117,6 +117,8 @@ ROWS = [
      "needs_manual_grading": "", "reason": "not a readable notebook"},
     {"student": "alice", "assignment": "02_b", "status": "graded", "score": "4.0", "max_score": "6.0",
      "needs_manual_grading": "q5_written"},
+    {"student": "bob", "assignment": "02_b", "status": "needs_review", "score": "6.0", "max_score": "6.0",
+     "needs_manual_grading": "", "reason": "cell 3 uses ctypes"},
 ]
 
 
@@ -131,8 +133,9 @@ def test_canvas_export_has_the_columns_canvas_requires_and_never_a_silent_zero()
     assert table[1][0] == "Points Possible" and table[1][5:] == ["10.0", "6.0"]
     rows = {r[3]: r for r in table[2:]}  # without a roster the folder name is the SIS Login ID
     assert rows["alice"][5:] == ["9.0", "4.0"]
-    assert rows["bob"][5:] == ["", ""]  # failed: blank, not 0
+    assert rows["bob"][5:] == ["", ""]  # failed: blank, not 0; awaiting review: blank, not the unreviewed 6.0
     assert any("bob/01_a: failed" in w for w in result.warnings)
+    assert any("bob/02_b: needs review by a person" in w for w in result.warnings)
     assert any("written answers not graded yet" in w for w in result.warnings)
 
 

@@ -33,6 +33,7 @@ from .config import repo_root
 
 HIDDEN = "### BEGIN HIDDEN TESTS"
 CHECK_PREFIXES = ("Not quite:", "Not attempted:")
+PROVISIONAL = ("graded", "needs_review")  # rows with a score; needs_review: a person looks before it is final
 MAX_MESSAGE = 600
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _CELL_LINE = re.compile(r"(?:Cell In\s*\[[^\]]*\]|<ipython-input-[^>]*>), line (\d+)")
@@ -199,10 +200,12 @@ def render_submission(row: dict, questions: list[Question]) -> str:
     e = html.escape
     student, assignment = row["student"], row["assignment"]
     body = [f"<h1>{e(assignment)}: feedback for {e(student)}</h1>"]
-    if row.get("status") != "graded":
+    if row.get("status") not in PROVISIONAL:
         body.append(f"<p>Your notebook could not be graded automatically ({e(row.get('status', ''))}): "
                     f"{e(row.get('reason', ''))}. Ask your instructor.</p>")
     else:
+        if row.get("status") == "needs_review":
+            body.append("<p><b>Provisional:</b> a person will look at your submission before this score is final.</p>")
         body.append(f"<p><b>Score: {e(row.get('score', ''))} / {e(row.get('max_score', ''))}</b>"
                     + (" (written answers are still being graded by hand)" if row.get("needs_manual_grading") else "")
                     + f" — <a href='../class/{e(assignment)}.html'>where the class struggled</a></p>")
@@ -229,9 +232,11 @@ def render_submission(row: dict, questions: list[Question]) -> str:
 def render_class(assignment: str, per_student: list[tuple[dict, list[Question]]]) -> str:
     e = html.escape
     graded = [(r, qs) for r, qs in per_student if r.get("status") == "graded"]
+    waiting = sum(r.get("status") == "needs_review" for r, _ in per_student)
     body = [f"<h1>{e(assignment)}: where the class struggled</h1>",
-            f"<p>{len(graded)} graded submissions. Anonymous: no names, and a mistake is listed only when at "
-            "least two students made it.</p>"]
+            f"<p>{len(graded)} graded submissions" + (f" ({waiting} awaiting a person's review are not counted)"
+                                                       if waiting else "") +
+            ". Anonymous: no names, and a mistake is listed only when at least two students made it.</p>"]
     by_q: dict[str, list[Question]] = collections.defaultdict(list)
     for _, qs in graded:
         for q in qs:
@@ -270,7 +275,7 @@ def build_feedback(out: str | pathlib.Path, root: pathlib.Path | None = None) ->
             continue  # not a plain folder name: nothing safe to write
         if not (root / "solutions" / assignment).is_dir():
             continue
-        questions = submission_feedback(out, root, row) if row.get("status") == "graded" else []
+        questions = submission_feedback(out, root, row) if row.get("status") in PROVISIONAL else []
         by_assignment[assignment].append((row, questions))
         path = out / "feedback" / student / f"{assignment}.html"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from .._io import atomic_open
 from .config import grading_environment, load_config, make_api, repo_root
+from .progress import GradingProgress
 from .gradebook import commit_failure, commit_graded, fill_scores, remove_foreign_objects
 from .intake import Job, count_code_cells, discover, prepare_submission, refuse, source_notebooks, trusted_imports
 from .report import SCORED, UNCONFINED, Row, plot_class_report, summary, write_csv
@@ -212,8 +213,9 @@ def _grade_locked(submissions, out, root, only, workers, limits, regrade) -> lis
             "guard": limits.guard, "cache_dir": cache_dir, "mpl_cache": mpl_cache, "torch_home": torch_home,
             "threads": threads, "disk_mb": limits.disk_mb, "deadline_s": _deadline(limits, info["code_cells"])}))
     # suspects of a grader crash first, one at a time, so a second crash names its culprit
-    rows += _run_workers([p for p in pending if p[0].suspect], out, cfg, 1)
-    rows += _run_workers([p for p in pending if not p[0].suspect], out, cfg, workers)
+    with GradingProgress(total=len(rows) + len(pending), already_done=len(rows)) as progress:
+        rows += _run_workers([p for p in pending if p[0].suspect], out, cfg, 1, progress)
+        rows += _run_workers([p for p in pending if not p[0].suspect], out, cfg, workers, progress)
     fill_scores(cfg, rows)
     rows.sort(key=lambda r: (r.assignment, r.student))
     write_csv(out / "grades.csv", rows)
@@ -223,7 +225,7 @@ def _grade_locked(submissions, out, root, only, workers, limits, regrade) -> lis
     return rows
 
 
-def _run_workers(pending, out: pathlib.Path, cfg, workers: int) -> list[Row]:
+def _run_workers(pending, out: pathlib.Path, cfg, workers: int, progress: GradingProgress | None = None) -> list[Row]:
     """Fork one child per submission, ``workers`` at a time; import each result as it lands."""
     from multiprocessing.connection import wait
 
@@ -234,7 +236,7 @@ def _run_workers(pending, out: pathlib.Path, cfg, workers: int) -> list[Row]:
     queue = list(pending)
     running: dict = {}
     try:
-        _drain(queue, running, rows, out, cfg, workers, ctx, run, wait)
+        _drain(queue, running, rows, out, cfg, workers, ctx, run, wait, progress)
     except BaseException:  # Ctrl-C, or a bug here: whoever was in flight is not to blame
         for proc, job, _, _ in running.values():
             proc.kill()
@@ -243,7 +245,7 @@ def _run_workers(pending, out: pathlib.Path, cfg, workers: int) -> list[Row]:
     return rows
 
 
-def _drain(queue, running, rows, out, cfg, workers, ctx, run, wait) -> None:
+def _drain(queue, running, rows, out, cfg, workers, ctx, run, wait, progress=None) -> None:
     while queue or running:
         while queue and len(running) < workers:
             job, spec = queue.pop(0)
@@ -267,6 +269,8 @@ def _drain(queue, running, rows, out, cfg, workers, ctx, run, wait) -> None:
             proc.join()
             del running[sentinel]
             rows.append(_collect(out, cfg, job, scratch, proc.exitcode, timed_out, deadline))
+            if progress is not None:
+                progress.done(job.student, job.assignment, failed=rows[-1].status == "failed")
 
 
 def _scratch_name(job: Job) -> str:

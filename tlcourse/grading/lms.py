@@ -17,8 +17,9 @@ the Canvas SIS Login ID and the Moodle username.
 - Moodle's CSV import maps one identity column (username, email or ID number,
   chosen on the import page) and one column per grade item.
 
-A submission that failed to grade is left blank (never a silent 0) and listed in
-the warnings, as is a grade whose written answers are not graded yet, a student
+A submission that failed to grade, or that awaits a person's review (the
+grader flagged it), is left blank (never a silent 0 or an unreviewed score) and
+listed in the warnings, as is a grade whose written answers are not graded yet, a student
 in the grades but not in the roster (an error: nothing is written), and a roster
 student without a submission (blank).
 """
@@ -76,7 +77,11 @@ def _scores(rows: list[dict]) -> tuple[dict[tuple[str, str], str], dict[str, str
         key = (r["student"], r["assignment"])
         if r.get("max_score"):
             possible[r["assignment"]] = r["max_score"]
-        if r.get("status") == "graded":
+        if r.get("status") == "needs_review":
+            scores[key] = ""
+            warnings.append(f"{r['student']}/{r['assignment']}: needs review by a person ({r.get('reason', '')}); "
+                            "left blank until reviewed")
+        elif r.get("status") == "graded":
             scores[key] = r.get("score", "")
             if r.get("needs_manual_grading"):
                 warnings.append(f"{r['student']}/{r['assignment']}: written answers not graded yet "
