@@ -85,6 +85,8 @@ _SIZES = {
         "feature_cache": dict(images=1000, image_size=64),
         "fit_overhead": dict(train=2000),
         "grading_throughput": dict(submissions=8),
+        "07": dict(image_size=16, width=8, fine_per_class=20, steps=40, batch_size=32, lr=3e-3, seeds=3,
+                   coarse_weights=(0.0, 0.3, 1.0, 3.0)),
     },
     "full": {
         "01": dict(image_size=224, pool=10000, test=10000, label_budgets=(10, 50, 200, 1000), seeds=5,
@@ -107,6 +109,8 @@ _SIZES = {
         "feature_cache": dict(images=10000, image_size=224),
         "fit_overhead": dict(train=20000),
         "grading_throughput": dict(submissions=40),
+        "07": dict(image_size=28, width=16, fine_per_class=20, steps=600, batch_size=128, lr=3e-3, seeds=5,
+                   coarse_weights=(0.0, 0.1, 0.3, 1.0, 3.0, 10.0)),
     },
 }
 
