@@ -177,7 +177,8 @@ def transfer_section(d: dict, results: pathlib.Path, rel: str) -> list[str]:
            f"Each transfer method against its no-transfer baseline on the same data, labels and training budget, "
            f"seeds {seeds} (mean ± sample std over seeds). *Gain* is the paired difference, same seed; "
            "*>0* counts the seeds where the method won. Sizes are the notebooks' quick profile; "
-           "the code is `tlcourse.experiments` (the notebooks' library calls).", "",
+           "the code is `benchmarks/experiments/<topic>.py`, one module per lesson "
+           "(it calls the notebooks' library functions).", "",
            *headline(d), "",
            _table(["experiment", "setting", "method", "accuracy", "baseline", "baseline accuracy", "gain", ">0"], rows),
            "", f"![transfer gains]({rel}/transfer_gains.png)", ""]

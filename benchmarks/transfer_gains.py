@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/transfer_gains.py [--seeds 3] [--only nlp] [--full] [--out DIR]
 
 Every row trains both sides on the same data, labels and step budget with the
-same seeds (the code is tlcourse.experiments, the notebooks' library calls).
+same seeds (the code is benchmarks/experiments/<topic>.py, one module per lesson, which calls
+the notebooks' library functions; it is not installed with tlcourse).
 The gain is the paired difference (method minus baseline, same seed). Where a
 paper reports the same kind of comparison, its numbers sit beside ours with a
 note on how the settings differ. With --only, rows of the other experiments
@@ -23,47 +24,12 @@ from _common import ROOT, Recorder  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 
-NOTEBOOK = {"label_efficiency": "01", "fine_tuning": "02", "nlp": "03", "distillation": "04",
-            "domain_adaptation": "05", "zero_shot": "06"}
-
-# Published results of the same kind of comparison, quoted for context; not reproduced here.
-PUBLISHED = {
-    "domain_adaptation": {
-        "source": "Ganin et al. 2016 (JMLR), 'Domain-Adversarial Training of Neural Networks', MNIST→MNIST-M",
-        "baseline": 0.5225, "method": 0.7666, "method_name": "DANN",
-        "differs": "MNIST→MNIST-M (coloured backgrounds, 28 px, tens of thousands of images, a larger CNN trained "
-                   "much longer); ours is MNIST→sklearn digits (8×8 scans upscaled to 16 px, ~900 target images, "
-                   "a tiny CNN, a few epochs on CPU). Same method, different shift: compare the direction of the "
-                   "gain, not its size."},
-    "distillation": {
-        "source": "Hinton, Vinyals & Dean 2015, 'Distilling the Knowledge in a Neural Network', MNIST",
-        "baseline": 1 - 146 / 10000, "method": 1 - 74 / 10000, "teacher": 1 - 67 / 10000,
-        "method_name": "distilled small net",
-        "differs": "test errors out of 10,000: teacher (2×1200 units, dropout, jittered inputs) 67, small net "
-                   "(2×800) alone 146, distilled at T=20 74; all 60,000 training images, many epochs. Ours: "
-                   "a MobileNetV2-feature teacher, a SmallCNN student on a few thousand Fashion-MNIST images, "
-                   "a few epochs, T=2."},
-    "nlp": {
-        "source": "Tunstall et al. 2022, 'Efficient Few-Shot Learning Without Prompts' (SetFit), SST-2, 8 labels "
-                  "per class", "baseline": None, "method": 0.869, "method_name": "SetFit",
-        "differs": "SST-2 (a different sentence-sentiment set from the same critics' reviews), 8 labelled "
-                   "examples per class, contrastive fine-tuning of a larger sentence encoder; ours is "
-                   "Rotten Tomatoes with MiniLM-L6 and a logistic-regression probe (our 16-label row is the same "
-                   "8 per class) or a 40-step fine-tune, accuracies on a few hundred test reviews."},
-}
-
-
 def all_experiments() -> tuple[dict, dict, dict]:
-    """Every experiment: the six in tlcourse.experiments and each lesson module in benchmarks/experiments/."""
+    """Every experiment of every lesson module in benchmarks/experiments/, in notebook order."""
     from experiments import discover
-    from tlcourse import experiments as legacy
     found, notebook, published = discover()
-    both = dict(legacy.EXPERIMENTS)
-    clash = set(both) & set(found)
-    if clash:
-        raise ValueError(f"experiment keys defined twice: {sorted(clash)}")
-    both.update(found)
-    return both, NOTEBOOK | notebook, PUBLISHED | published
+    order = sorted(found, key=lambda key: notebook[key])  # stable: a lesson's experiments keep their order
+    return {key: found[key] for key in order}, notebook, published
 
 
 def run(names, seeds, full: bool, out_dir=None, sizes_override=None) -> dict:

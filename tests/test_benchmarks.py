@@ -25,6 +25,12 @@ def _script(name: str):
     return module
 
 
+def _experiment(topic: str):
+    """Import benchmarks/experiments/<topic>.py (benchmark code, not installed with tlcourse)."""
+    sys.path.insert(0, str(BENCH))
+    return importlib.import_module(f"experiments.{topic}")
+
+
 def _summary_ok(s: dict) -> None:
     assert s["n"] == len(s["values"]) >= 1
     assert s["min"] <= s["median"] <= s["max"]
@@ -92,7 +98,7 @@ def test_transfer_gains_only_keeps_the_other_experiments_rows(tmp_path):
 
 
 def test_comparison_pairs_by_seed_and_takes_a_fixed_reference():
-    from tlcourse.experiments import comparison
+    comparison = _experiment("_rows").comparison
 
     r = comparison("e", "s", "base", "m", [0.5, 0.6, 0.7], [0.6, 0.6, 0.9], seconds=1.0)
     assert r["gains"] == pytest.approx([0.1, 0.0, 0.2])
@@ -104,7 +110,7 @@ def test_comparison_pairs_by_seed_and_takes_a_fixed_reference():
 
 
 def test_experiment_sizes_reject_unknown_keys():
-    from tlcourse.experiments import domain_adaptation
+    domain_adaptation = _experiment("domain_adaptation").domain_adaptation
 
     with pytest.raises(KeyError, match="unknown size.*epoch"):
         domain_adaptation(seeds=(0,), sizes={"epoch": 1})
@@ -179,7 +185,7 @@ def test_report_names_the_command_for_a_corrupt_result(tmp_path):
 
 
 def test_distillation_rows_pair_every_student_and_give_fitnets_the_same_steps():
-    from tlcourse.experiments import distillation
+    distillation = _experiment("distillation").distillation
 
     rows = distillation(seeds=(0, 1), sizes={"image_size": 32, "teacher_train": 200, "train": 160, "labelled": 40,
                                              "test": 100, "student_epochs": 2})
