@@ -6,12 +6,18 @@ teaches, or *correct* with a line on why it matters. ``hint()`` gives
 tiered hints in words, never code. Hidden nbgrader tests call
 ``grade()``, which runs the same evaluation and raises ``AssertionError``
 with the same message, so feedback and grade can never disagree.
+
+A question may name its library *twins* (tlcourse's own version of the
+idea it grades, kept for later notebooks): an answer that calls one is
+marked wrong whatever it returns (see :mod:`._twins`).
 """
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
+
+from . import _expected, _twins
 
 
 class NotAttempted(Exception):
@@ -54,6 +60,7 @@ class Question:
     evaluate: Callable[..., Any]
     hints: Sequence[str]
     why: str
+    twins: Sequence[str] = ()  # dotted names of the library's versions of this idea
     _hints_shown: int = field(default=0, repr=False)
 
     def _lookup(self, answers: tuple, depth: int = 3) -> tuple:
@@ -80,6 +87,16 @@ class Question:
         missing = [n for n, a in zip(self.answer_names, answers) if a is _MISSING or a is None]
         if missing:
             return Verdict("not_attempted", f"define {', '.join(f'`{m}`' for m in missing)} and run its cell first.")
+        with _twins.watching(self.twins) as called:
+            verdict = self._judge(answers)
+        if called and verdict.status != "not_attempted":
+            names = " / ".join(f"`{n}`" for n in self.answer_names)
+            return Verdict("wrong", f"your {names} calls tlcourse's own `{called[0]}`, the library's version of "
+                                    "this exercise. Write it yourself: the library keeps it for later notebooks, "
+                                    "and an answer that calls it earns no points here.")
+        return verdict
+
+    def _judge(self, answers: tuple) -> Verdict:
         try:
             self.evaluate(*answers)
         except NotAttempted as exc:
@@ -88,6 +105,8 @@ class Question:
             return Verdict("not_attempted", "replace `raise NotImplementedError()` with your code.")
         except Wrong as exc:
             return Verdict("wrong", str(exc))
+        except _expected.StaleExpected:
+            raise
         except Exception as exc:  # their code crashed: say where, in their terms
             return Verdict("wrong", f"your code raised {type(exc).__name__}: {exc}")
         return Verdict("correct", self.why)

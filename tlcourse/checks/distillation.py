@@ -3,96 +3,61 @@
 q1 ``kd_loss(student_logits, teacher_logits, labels, T, alpha)``;
 q2 ``distill_step(student, optimizer, images, labels, teacher_logits, loss_fn)``.
 
-q1 compares the answer with an independent reference, written out with
-explicit sums (no ``F.kl_div``), on fixed random logits at several
-temperatures and alphas; when it disagrees, the answer is compared with
-each common mistake in turn so the message can name it. q2 runs one step
-of the answer and of the reference on a tiny model with BatchNorm and plain
-SGD, starting from stale gradients, and compares the parameters afterwards.
+q1 compares the answer with stored expected losses (and one stored gradient)
+on fixed random logits at several temperatures and alphas; when it disagrees,
+the answer is compared with the stored value of each common mistake in turn so
+the message can name it. q2 runs one step of the answer on a tiny model with
+BatchNorm and plain SGD, starting from stale gradients, and compares the
+parameters afterwards with the stored result of one correct step (and of each
+common wrong one). The numbers come from scripts/make_check_expected.py.
 """
 from __future__ import annotations
 
-import copy
 import numbers
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from . import _expected
 from ._core import Question, QuestionSet, Wrong
+
+_TOPIC = "distillation"
 
 # (T, alpha) pairs: T=1 hides T² mistakes and alpha=0/1 isolate each term, so several are needed.
 _CONFIGS = ((1.0, 0.5), (2.0, 0.7), (4.0, 0.9), (4.0, 0.0), (4.0, 1.0), (8.0, 0.5), (3.0, 0.3))
 
 
-def _log_softmax(z: torch.Tensor) -> torch.Tensor:
-    z = z - z.max(1, keepdim=True).values
-    return z - z.exp().sum(1, keepdim=True).log()
-
-
-def _kl(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
-    """KL(p || q) per row, from log-probabilities."""
-    return (log_p.exp() * (log_p - log_q)).sum(1)
-
-
-def _ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return -_log_softmax(logits).gather(1, labels.view(-1, 1)).squeeze(1).mean()
-
-
-def reference_kd_loss(s: torch.Tensor, t: torch.Tensor, y: torch.Tensor, T: float, alpha: float) -> torch.Tensor:
-    """alpha · T² · mean_i KL(softmax(t_i/T) ‖ softmax(s_i/T)) + (1 − alpha) · CE(s, y)."""
-    soft = _kl(_log_softmax(t / T), _log_softmax(s / T)).mean()
-    return alpha * T * T * soft + (1 - alpha) * _ce(s, y)
-
-
-def _mistakes(s, t, y, T, a):
-    """(name, value, message) for each plausible wrong loss."""
-    C, N = s.shape[1], s.shape[0]
-    ls, lt = _log_softmax(s / T), _log_softmax(t / T)
-    kl = _kl(lt, ls).mean()
-    ce = _ce(s, y)
-    mix = lambda soft, hard=ce: a * soft + (1 - a) * hard  # noqa: E731
-    return [
-        ("no_T2", mix(kl),
-         "the distillation term is missing its T² factor. Softening the logits by T shrinks the gradients of the "
-         "soft term by about 1/T², so without T² the soft targets' influence fades as T grows and alpha no longer "
-         "means the same thing at different temperatures. Multiply the KL term by T * T."),
-        ("T_not_T2", mix(T * kl),
-         "the distillation term is multiplied by T, not T². The gradients of the softened term shrink like 1/T², "
-         "so the factor that restores their scale is T * T."),
-        ("divided_T2", mix(kl / (T * T)),
-         "the distillation term is divided by T² instead of multiplied by it: softening already shrinks its "
-         "gradients by 1/T², so the correction multiplies by T * T."),
-        ("reversed", mix(T * T * _kl(ls, lt).mean()),
-         "the KL arguments are reversed: you computed KL(student ‖ teacher). The teacher's softened distribution is "
-         "the *target*: KL(teacher ‖ student) = Σ p_teacher · (log p_teacher − log p_student). With `F.kl_div` the "
-         "first argument is the student's log-probabilities and the second the teacher's probabilities."),
-        ("softmax_input", mix(T * T * (lt.exp() * (lt - ls.exp())).sum(1).mean()),
-         "`F.kl_div` got the student's softmax where it needs the log-softmax: its first argument must be "
-         "log-probabilities (`F.log_softmax(student_logits / T, dim=1)`). Passing probabilities computes a "
-         "quantity that is not a divergence at all (it can even be negative)."),
-        ("teacher_no_T", mix(T * T * _kl(_log_softmax(t), ls).mean()),
-         "the temperature is not applied to the teacher: both distributions must be softened with the same T, "
-         "softmax(teacher_logits / T). At T=1 the teacher's targets are nearly one-hot and carry no dark knowledge."),
-        ("student_no_T", mix(T * T * _kl(lt, _log_softmax(s)).mean()),
-         "the temperature is not applied to the student: divide the student's logits by T too, so both "
-         "distributions are compared at the same temperature."),
-        ("reduction_mean", mix(T * T * kl / C),
-         "the KL term is averaged over batch *and* classes (`reduction='mean'`, the default), which divides it by "
-         "the number of classes. KL is a sum over classes; average only over the batch: `reduction='batchmean'`."),
-        ("reduction_sum", mix(T * T * kl * N),
-         "the KL term is summed over the batch (`reduction='sum'`), so it grows with the batch size while the "
-         "cross-entropy is a mean. Use `reduction='batchmean'`."),
-        ("alpha_swapped", (1 - a) * T * T * kl + a * ce,
-         "alpha weights the wrong term. In this notebook alpha is the weight of the *distillation* term and "
-         "(1 − alpha) the weight of the hard-label cross-entropy."),
-        ("no_hard", a * T * T * kl,
-         "the hard-label cross-entropy is missing: add (1 − alpha) · CE(student_logits, labels)."),
-        ("no_alpha", T * T * kl + ce,
-         "the two terms are added without the alpha mix: alpha · soft + (1 − alpha) · hard."),
-        ("ce_softened", mix(T * T * kl, _ce(s / T, y)),
-         "the hard-label cross-entropy uses the softened logits. The hard term is the ordinary loss at T = 1: "
-         "`F.cross_entropy(student_logits, labels)`."),
-    ]
+# Each plausible wrong loss, by the name under which its stored value is kept, and what to tell the student.
+_MISTAKES = {
+    "no_T2": "the distillation term is missing its T² factor. Softening the logits by T shrinks the gradients of the "
+        "soft term by about 1/T², so without T² the soft targets' influence fades as T grows and alpha no longer "
+        "means the same thing at different temperatures. Multiply the KL term by T * T.",
+    "T_not_T2": "the distillation term is multiplied by T, not T². The gradients of the softened term shrink like 1/T², "
+        "so the factor that restores their scale is T * T.",
+    "divided_T2": "the distillation term is divided by T² instead of multiplied by it: softening already shrinks its "
+        "gradients by 1/T², so the correction multiplies by T * T.",
+    "reversed": "the KL arguments are reversed: you computed KL(student ‖ teacher). The teacher's softened distribution is "
+        "the *target*: KL(teacher ‖ student) = Σ p_teacher · (log p_teacher − log p_student). With `F.kl_div` the "
+        "first argument is the student's log-probabilities and the second the teacher's probabilities.",
+    "softmax_input": "`F.kl_div` got the student's softmax where it needs the log-softmax: its first argument must be "
+        "log-probabilities (`F.log_softmax(student_logits / T, dim=1)`). Passing probabilities computes a "
+        "quantity that is not a divergence at all (it can even be negative).",
+    "teacher_no_T": "the temperature is not applied to the teacher: both distributions must be softened with the same T, "
+        "softmax(teacher_logits / T). At T=1 the teacher's targets are nearly one-hot and carry no dark knowledge.",
+    "student_no_T": "the temperature is not applied to the student: divide the student's logits by T too, so both "
+        "distributions are compared at the same temperature.",
+    "reduction_mean": "the KL term is averaged over batch *and* classes (`reduction='mean'`, the default), which divides it by "
+        "the number of classes. KL is a sum over classes; average only over the batch: `reduction='batchmean'`.",
+    "reduction_sum": "the KL term is summed over the batch (`reduction='sum'`), so it grows with the batch size while the "
+        "cross-entropy is a mean. Use `reduction='batchmean'`.",
+    "alpha_swapped": "alpha weights the wrong term. In this notebook alpha is the weight of the *distillation* term and "
+        "(1 − alpha) the weight of the hard-label cross-entropy.",
+    "no_hard": "the hard-label cross-entropy is missing: add (1 − alpha) · CE(student_logits, labels).",
+    "no_alpha": "the two terms are added without the alpha mix: alpha · soft + (1 − alpha) · hard.",
+    "ce_softened": "the hard-label cross-entropy uses the softened logits. The hard term is the ordinary loss at T = 1: "
+        "`F.cross_entropy(student_logits, labels)`.",
+}
 
 
 def _logit_probe(seed: int, n: int = 12, c: int = 10):
@@ -107,7 +72,21 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(torch.allclose(a.detach().double(), b.detach().double(), rtol=1e-4, atol=1e-5))
 
 
+def _key(T: float, a: float, seed: int) -> str:
+    return f"{T:g}/{a:g}/{seed}"
+
+
+def _stored(name: str, T: float, a: float, seed: int) -> torch.Tensor:
+    return _expected.value(_TOPIC, f"kd/{name}/{_key(T, a, seed)}")
+
+
+def _verify_probes() -> None:
+    for seed in (0, 1, 2):
+        _expected.verify(_TOPIC, f"logit_probe/{seed}", *_logit_probe(seed))
+
+
 def _eval_kd_loss(kd_loss) -> None:
+    _verify_probes()
     s, t, y = _logit_probe(0)
     s_in = s.clone().requires_grad_(True)
     out = kd_loss(s_in, t.clone(), y.clone(), 4.0, 0.9)
@@ -119,42 +98,31 @@ def _eval_kd_loss(kd_loss) -> None:
     if not out.requires_grad:
         raise Wrong("the loss does not depend on the student's logits through autograd (did you detach them, "
                     "or convert to numpy?); gradients must flow back into the student.")
-    bad = []
+    got_all, bad = {}, []
     for T, a in _CONFIGS:
         for seed in (0, 1):
             s, t, y = _logit_probe(seed)
             got = kd_loss(s.clone(), t.clone(), y.clone(), T, a)
             if not torch.is_tensor(got) or got.numel() != 1:
                 raise Wrong("`kd_loss` must return a scalar tensor for every T and alpha.")
-            ref = reference_kd_loss(s, t, y, T, a)
-            if not _close(got.reshape(()), ref):
-                bad.append((T, a, seed, got.reshape(()).detach(), ref))
+            got_all[T, a, seed] = got.reshape(()).detach()
+            ref = _stored("ref", T, a, seed)
+            if not _close(got_all[T, a, seed], ref):
+                bad.append((T, a, seed, got_all[T, a, seed], ref))
     if bad:
-        _diagnose(kd_loss, bad)
-    # gradients: the same as the reference's
+        _diagnose(got_all, bad)
+    # gradients: the same as the stored ones of the correct loss
     s, t, y = _logit_probe(2)
-    s1, s2 = s.clone().requires_grad_(True), s.clone().requires_grad_(True)
+    s1 = s.clone().requires_grad_(True)
     kd_loss(s1, t.clone(), y.clone(), 4.0, 0.7).backward()
-    reference_kd_loss(s2, t, y, 4.0, 0.7).backward()
-    if s1.grad is None or not _close(s1.grad, s2.grad):
+    if s1.grad is None or not _close(s1.grad, _expected.value(_TOPIC, "kd_grad")):
         raise Wrong("the loss value is right but its gradient with respect to the student's logits is not; "
                     "compute everything with differentiable torch operations.")
 
 
-def _diagnose(kd_loss, bad) -> None:
-    for name, _, msg in _mistakes(*_logit_probe(0), 4.0, 0.9):
-        match = True
-        for T, a in _CONFIGS:
-            for seed in (0, 1):
-                s, t, y = _logit_probe(seed)
-                got = kd_loss(s.clone(), t.clone(), y.clone(), T, a).reshape(()).detach()
-                want = dict((n, v) for n, v, _ in _mistakes(s, t, y, T, a))[name]
-                if not _close(got, want):
-                    match = False
-                    break
-            if not match:
-                break
-        if match:
+def _diagnose(got_all, bad) -> None:
+    for name, msg in _MISTAKES.items():
+        if all(_close(got, _stored(name, T, a, seed)) for (T, a, seed), got in got_all.items()):
             raise Wrong(msg)
     T, a, seed, got, ref = bad[0]
     at = {(T_, a_) for T_, a_, *_ in bad}
@@ -201,22 +169,14 @@ def _params(net: nn.Module) -> list[torch.Tensor]:
     return [p.detach().clone() for p in net.parameters()]
 
 
-def _simulate(variant: str, x, y, t, loss_fn):
-    """Parameters after one SGD step done as ``variant`` ('ok', 'no_zero', 'no_backward', 'eval')."""
-    net = _probe_student()
-    net.eval()
-    _stale_grads(net)
-    opt = torch.optim.SGD(net.parameters(), lr=0.5)
-    if variant != "eval":
-        net.train()
-    if variant not in ("no_zero",):
-        opt.zero_grad()
-    if variant == "no_backward":
-        _stale_grads(net)
-    else:
-        loss_fn(net(x), t, y).backward()
-    opt.step()
-    return _params(net)
+def _given_loss(student_logits, teacher_logits, labels):
+    """The loss the check hands to ``distill_step``: half hard-label CE, half logit matching (not the KD loss)."""
+    return 0.5 * F.cross_entropy(student_logits, labels) + 0.5 * F.mse_loss(student_logits, teacher_logits)
+
+
+def _stored_params(variant: str) -> list[torch.Tensor]:
+    """The student's parameters after one SGD step done as ``variant`` ('ok', 'no_zero', 'eval'), stored."""
+    return [torch.tensor(p, dtype=torch.float32) for p in _expected.load(_TOPIC)["values"][f"step/{variant}"]]
 
 
 def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
@@ -225,6 +185,8 @@ def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
 
 def _eval_step(distill_step) -> None:
     x, y, t = _step_batch()
+    _expected.verify(_TOPIC, "step_batch", x, y, t)
+    _expected.verify(_TOPIC, "probe_student", *_probe_student().parameters())
     calls = []
 
     def loss_fn(student_logits, teacher_logits, labels):
@@ -242,15 +204,13 @@ def _eval_step(distill_step) -> None:
                         "logits; the loss applies the temperature and softmax itself), as its second argument.")
         if not (isinstance(labels, torch.Tensor) and torch.equal(labels, y)):
             raise Wrong("`loss_fn` must get the integer labels as its third argument, unchanged.")
-        return reference_kd_loss(student_logits, teacher_logits, labels, 2.0, 0.5)
+        return _given_loss(student_logits, teacher_logits, labels)
 
     net = _probe_student()
     net.eval()  # as the library leaves it after evaluating; the step must switch to training mode
     _stale_grads(net)
     opt = torch.optim.SGD(net.parameters(), lr=0.5)
-    with torch.no_grad():
-        net_train = copy.deepcopy(net).train()
-        expected_loss = float(reference_kd_loss(net_train(x), t, y, 2.0, 0.5))
+    expected_loss = float(_expected.value(_TOPIC, "step/loss"))
     start = _params(net)
     out = distill_step(net, opt, x.clone(), y.clone(), t.clone(), loss_fn)
     if not calls:
@@ -258,16 +218,15 @@ def _eval_step(distill_step) -> None:
     if len(calls) > 1:
         raise Wrong(f"`distill_step` called `loss_fn` {len(calls)} times; one forward pass and one loss per step.")
     after = _params(net)
-    ref_fn = lambda s, tt, yy: reference_kd_loss(s, tt, yy, 2.0, 0.5)  # noqa: E731
     if _same(after, start):
         raise Wrong("the student's parameters did not change. A step is: `optimizer.zero_grad()`, forward, loss, "
                     "`loss.backward()`, `optimizer.step()`, in that order (zeroing between backward and step "
                     "throws the gradients away).")
-    if not _same(after, _simulate("ok", x, y, t, ref_fn)):
-        if _same(after, _simulate("no_zero", x, y, t, ref_fn)):
+    if not _same(after, _stored_params("ok")):
+        if _same(after, _stored_params("no_zero")):
             raise Wrong("gradients from the previous step were not cleared: PyTorch *adds* new gradients to "
                         "`.grad`, so call `optimizer.zero_grad()` before `loss.backward()` in every step.")
-        if _same(after, _simulate("eval", x, y, t, ref_fn)):
+        if _same(after, _stored_params("eval")):
             raise Wrong("the student was trained in evaluation mode: BatchNorm used its running statistics and "
                         "did not update them. Call `student.train()` at the start of the step (the library "
                         "evaluates between epochs and leaves the model in eval mode).")
@@ -298,6 +257,7 @@ q1 = Question(
 
 q2 = Question(
     "q2", "the student's training step", ["distill_step"], _eval_step,
+    twins=("tlcourse.methods.distill._hint_step",),
     hints=["The step trains the student only; the teacher's logits are already cached and are just a target.",
            "Put the student in training mode, clear old gradients, run the student on the images, and give the "
            "student's logits, the teacher's logits and the labels to `loss_fn`, in that order.",

@@ -2,8 +2,9 @@
 
 q1 ``freeze_backbone(model)``; q2 ``extract(backbone, loader)``;
 q3 ``make_head(feature_dim, num_classes)`` with ``train_head(...)``.
-Each is evaluated on small fixed models and data, so a check takes well
-under a second and gives the same verdict on CPU and GPU.
+Each is evaluated on small fixed models and data (expected features stored in
+``_expected/feature_extraction.json`` by scripts/make_check_expected.py), so a
+check takes well under a second and gives the same verdict on CPU and GPU.
 """
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from . import _expected
 from ._core import Question, QuestionSet, Wrong
+
+_TOPIC = "feature_extraction"
 
 
 def _probe_backbone(seed: int = 0) -> nn.Module:
@@ -66,17 +70,12 @@ def _eval_freeze(freeze_backbone) -> None:
 
 # ---------------------------------------------------------------- q2
 
-def _reference_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    ref = copy.deepcopy(net).eval()
-    with torch.no_grad():
-        return ref(x)
-
-
 def _eval_extract(extract) -> None:
     net = _probe_backbone(seed=3)
     net.train()
     x = _probe_images(37, seed=4)  # 37: the last batch of 8 is partial
     y = torch.arange(37) % 5
+    _expected.verify(_TOPIC, "extract_probe", x, *net.state_dict().values())
     loader = DataLoader(TensorDataset(x, y), batch_size=8, shuffle=False)
     before = copy.deepcopy(net.state_dict())
     result = extract(net, loader)
@@ -96,7 +95,7 @@ def _eval_extract(extract) -> None:
     if any(not torch.equal(before[k], after[k]) for k in before):
         raise Wrong("extracting features changed the backbone's BatchNorm running statistics: the "
                     "backbone ran in training mode. Call `.eval()` before extracting.")
-    ref = _reference_features(net, x)
+    ref = _expected.value(_TOPIC, "eval_features").float()
     if feats.shape != ref.shape:
         raise Wrong(f"features have shape {tuple(feats.shape)}, expected {tuple(ref.shape)}: keep one row per example.")
     if not torch.allclose(feats.float().cpu(), ref, atol=1e-4, rtol=1e-4):
@@ -159,6 +158,7 @@ def _eval_head(make_head, train_head) -> None:
 
 q1 = Question(
     "q1", "freeze a backbone", ["freeze_backbone"], _eval_freeze,
+    twins=("tlcourse.finetune.set_trainable",),
     hints=["Two things make a network 'frozen': no parameter receives gradient updates, and no layer "
            "changes its behaviour or statistics while data flows through it.",
            "Every parameter tensor has its own `requires_grad` flag; loop over `model.parameters()`.",
@@ -169,6 +169,7 @@ q1 = Question(
 
 q2 = Question(
     "q2", "the feature-extraction loop", ["extract"], _eval_extract,
+    twins=("tlcourse.features.extract_features",),
     hints=["Features must be deterministic and must not build an autograd graph.",
            "Put the backbone in evaluation mode and run the loop inside `torch.no_grad()`.",
            "Collect the outputs and labels of every batch in lists and join them with `torch.cat` at the end."],
@@ -177,6 +178,7 @@ q2 = Question(
 
 q3 = Question(
     "q3", "build and train the linear head", ["make_head", "train_head"], _eval_head,
+    twins=("tlcourse.methods.distill.train_linear_head", "tlcourse.finetune.train_head_on_features"),
     hints=["The head is one linear layer from `feature_dim` to `num_classes`, outputting logits.",
            "Train it with an optimizer over the head's parameters only and `nn.CrossEntropyLoss`.",
            "Each step: forward, loss, `zero_grad()`, `backward()`, `step()`. A few hundred full-batch "

@@ -4,7 +4,8 @@ q1 ``mean_pool(last_hidden_state, attention_mask)``; q2 ``SentimentClassifier``
 (a head on an encoder, frozen or not); q3 ``label_logprob(model, tokenizer,
 prompt, label)``. Each is evaluated on tiny models built here from fixed
 seeds (a 2-layer BERT, a 2-layer Llama and a byte-level tokenizer without
-merges), against references written in this module, so a check takes well
+merges), against expected outputs stored in ``_expected/nlp_transfer.json``
+(computed once by scripts/make_check_expected.py), so a check takes well
 under a second and needs no download.
 """
 from __future__ import annotations
@@ -14,14 +15,12 @@ import functools
 import torch
 from torch import nn
 
+from . import _expected
 from ._core import Question, QuestionSet, Wrong
 
+_TOPIC = "nlp_transfer"
+
 _TOL = dict(atol=1e-4, rtol=1e-4)
-
-
-def _ref_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    w = mask.to(hidden.dtype).unsqueeze(-1)
-    return (hidden * w).sum(1) / w.sum(1)
 
 
 def _close(a, b) -> bool:
@@ -40,10 +39,11 @@ def _probe_hidden(seed: int = 0):
 
 def _eval_pool(mean_pool) -> None:
     hidden, mask = _probe_hidden()
+    _expected.verify(_TOPIC, "probe_hidden", hidden, mask)
     out = mean_pool(hidden.clone(), mask.clone())
     if not isinstance(out, torch.Tensor):
         raise Wrong("`mean_pool` must return a tensor of shape (batch, hidden).")
-    ref = _ref_pool(hidden, mask)
+    ref = _expected.value(_TOPIC, "pooled").float()
     if out.shape != ref.shape:
         if out.shape == (6, 8):
             raise Wrong(f"got shape {tuple(out.shape)} for a batch of 3 sequences of 6 tokens: you averaged "
@@ -166,7 +166,8 @@ def _eval_classifier(SentimentClassifier) -> None:
     head2 = _head_linear(model2, enc)
     with torch.no_grad():
         hidden = enc(input_ids=ids, attention_mask=mask).last_hidden_state
-        ref = head2(_ref_pool(hidden, mask))
+        _expected.verify(_TOPIC, "bert_hidden", hidden)
+        ref = head2(_expected.value(_TOPIC, "bert_pooled").float())
         if _close(out, head2(hidden.mean(1))):
             raise Wrong("the logits come from a mean over all positions, padding included: pool with the "
                         "attention mask (your `mean_pool`).")
@@ -230,18 +231,6 @@ def _tiny_llama():
     return model
 
 
-def _token_logprobs(model, tokenizer, prompt: str, label: str) -> torch.Tensor:
-    p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    l = tokenizer(label, add_special_tokens=False)["input_ids"]
-    was = model.training
-    model.eval()
-    with torch.no_grad():
-        logits = model(input_ids=torch.tensor([p + l])).logits[0].float()
-    model.train(was)
-    logp = torch.log_softmax(logits, -1)
-    return torch.stack([logp[len(p) - 1 + i, t] for i, t in enumerate(l)])
-
-
 _PROMPTS = [("Review: what a film\nSentiment:", " yes"), ("Review: dull\nSentiment:", " yikes"),
             ("Review: so-so\nSentiment:", " no"), ("Review: fine\nSentiment:", "!")]
 
@@ -261,11 +250,12 @@ def _as_float(x) -> float:
 def _eval_score(label_logprob) -> None:
     tok = _byte_tokenizer()
     model = _tiny_llama()
+    _expected.verify(_TOPIC, "llama", torch.cat([p.detach().flatten() for p in model.parameters()]))
     model.train()  # as it would be after a training step
-    for prompt, label in _PROMPTS:
+    for i, (prompt, label) in enumerate(_PROMPTS):
         torch.manual_seed(0)
         got = _as_float(label_logprob(model, tok, prompt, label))
-        per_token = _token_logprobs(model, tok, prompt, label)
+        per_token = _expected.value(_TOPIC, f"label_logprobs/{i}")
         ref = float(per_token.sum())
         if abs(got - ref) <= 1e-3 * max(1.0, abs(ref)):
             continue
@@ -294,6 +284,7 @@ def _eval_score(label_logprob) -> None:
 
 q1 = Question(
     "q1", "mean pooling with the attention mask", ["mean_pool"], _eval_pool,
+    twins=("tlcourse.nlp._masked_mean",),
     hints=["A sentence's embedding is the average of its real tokens' vectors; padding positions must not count.",
            "The attention mask is 1 for real tokens and 0 for padding. Give it a trailing dimension so it "
            "broadcasts against (batch, tokens, hidden), multiply, and sum over the token dimension.",
@@ -304,6 +295,7 @@ q1 = Question(
 
 q2 = Question(
     "q2", "a classification head on the encoder", ["SentimentClassifier"], _eval_classifier,
+    twins=("tlcourse.nlp._masked_mean",),
     hints=["Subclass nn.Module: keep the encoder as an attribute and add one new linear layer whose input "
            "size is the encoder's hidden size.",
            "Freezing or unfreezing is the `requires_grad` flag of every encoder parameter: set it to "
@@ -315,6 +307,7 @@ q2 = Question(
 
 q3 = Question(
     "q3", "label-word scoring with a causal LM", ["label_logprob"], _eval_score,
+    twins=("tlcourse.nlp.lm_label_scores",),
     hints=["Score = log P(label | prompt) = the sum, over the label's tokens, of the log-probability the "
            "model gives each token after the prompt and the label tokens before it.",
            "Tokenise prompt and label separately (no special tokens), concatenate the ids, and run the model "

@@ -8,8 +8,8 @@ classes only; q3 ``gzsl_scores(y_true, y_pred, seen_classes,
 unseen_classes)``: generalised zero-shot accuracy and the harmonic mean;
 q4 ``dap_predict(attribute_probs, class_attributes)``: attribute-to-class
 inference (DAP). Every check runs on small fixed tensors in well under a
-second and gives the same verdict on CPU and GPU. The references below are
-written independently of the notebook's solutions.
+second and gives the same verdict on CPU and GPU. Expected outputs are stored
+in ``_expected/zero_shot.json`` (computed once by scripts/make_check_expected.py).
 """
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import _expected
 from ._core import Question, QuestionSet, Wrong
+
+_TOPIC = "zero_shot"
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -50,10 +53,8 @@ def _as_long_1d(out, n: int, what: str, rows_name: str) -> torch.Tensor:
 
 # ---------------------------------------------------------------- q1: cosine zero-shot prediction
 
-def _ref_cosine_predict(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    qn = q / q.norm(dim=1, keepdim=True)
-    kn = k / k.norm(dim=1, keepdim=True)
-    return (qn @ kn.T).argmax(1)
+def _stored_pred(key: str) -> torch.Tensor:
+    return _expected.value(_TOPIC, key).long()
 
 
 def _q1_cases():
@@ -70,13 +71,14 @@ def _q1_cases():
 
 def _eval_zero_shot_predict(zero_shot_predict) -> None:
     for case, (q, k) in enumerate(_q1_cases()):
+        _expected.verify(_TOPIC, f"q1_case/{case}", q, k)
         q_in, k_in = q.clone(), k.clone()
         out = zero_shot_predict(q_in, k_in)
         if not (torch.equal(q_in, q) and torch.equal(k_in, k)):
             raise Wrong("`zero_shot_predict` changed its inputs in place (e.g. `x /= x.norm(...)`); "
                         "normalise into new tensors so the caller's embeddings stay as they were.")
         pred = _as_long_1d(out, len(q), "zero_shot_predict", "labels")
-        ref = _ref_cosine_predict(q, k)
+        ref = _stored_pred(f"cosine_predict/{case}")
         if torch.equal(pred, ref):
             continue
         dot = (q @ k.T).argmax(1)
@@ -93,7 +95,7 @@ def _eval_zero_shot_predict(zero_shot_predict) -> None:
                 torch.equal(pred, torch.cdist(q, k).argmax(1)):
             raise Wrong("your predictions follow Euclidean distance between unnormalised vectors, not "
                         "cosine similarity: normalise both sides to unit length first.")
-        if torch.equal(pred, _ref_cosine_predict(q, k).flip(0)) or torch.equal(pred, (q @ k.T).argmin(1)):
+        if torch.equal(pred, ref.flip(0)) or torch.equal(pred, (q @ k.T).argmin(1)):
             raise Wrong("the predictions do not match cosine similarity; check that you take the "
                         "argmax (most similar), over the label axis.")
         raise Wrong(f"on a fixed test (case {case + 1}) your predictions {pred.tolist()} differ from the "
@@ -159,43 +161,14 @@ def _step_data():
     return x, t, e
 
 
-def _loss_variants(proj: nn.Linear, x, t, e, temperature: float) -> dict[str, float]:
-    with torch.no_grad():
-        z = proj(x)
-        zn, en = z / z.norm(dim=1, keepdim=True), e / e.norm(dim=1, keepdim=True)
-        cos = zn @ en.T
-        return {
-            "ref": F.cross_entropy(cos / temperature, t).item(),
-            "no_temperature": F.cross_entropy(cos, t).item(),
-            "times_temperature": F.cross_entropy(cos * temperature, t).item(),
-            "raw_dot": F.cross_entropy(z @ e.T / temperature, t).item(),
-            "raw_dot_no_t": F.cross_entropy(z @ e.T, t).item(),
-            "only_images": F.cross_entropy(zn @ e.T / temperature, t).item(),
-            "only_labels": F.cross_entropy(z @ en.T / temperature, t).item(),
-            "mse": F.mse_loss(z, e[t]).item(),
-            "mse_unit": F.mse_loss(zn, en[t]).item(),
-            "cos_emb": (1 - (zn * en[t]).sum(1)).mean().item(),
-        }
-
-
-def _ref_step(proj: nn.Linear, x, t, e, temperature, lr) -> nn.Linear:
-    ref = _probe_projection()
-    ref.load_state_dict(proj.state_dict())
-    opt = torch.optim.SGD(ref.parameters(), lr=lr)
-    z = ref(x)
-    logits = (z / z.norm(dim=1, keepdim=True)) @ (e / e.norm(dim=1, keepdim=True)).T / temperature
-    opt.zero_grad()
-    F.cross_entropy(logits, t).backward()
-    opt.step()
-    return ref
-
-
 def _eval_projection_step(projection_step) -> None:
     x, t, e = _step_data()
     temperature, lr = 0.2, 0.05
     proj = _probe_projection()
+    _expected.verify(_TOPIC, "step_data", x, t, e, *proj.parameters())
     start = {k: v.clone() for k, v in proj.state_dict().items()}
-    variants = _loss_variants(proj, x, t, e, temperature)
+    variants = {k[len("projection/loss/"):]: float(_expected.value(_TOPIC, k))
+                for k in _expected.load(_TOPIC)["values"] if k.startswith("projection/loss/")}
     opt = torch.optim.SGD(proj.parameters(), lr=lr)
     for p in proj.parameters():  # stale gradients from an earlier step: zero_grad() must clear them
         p.grad = torch.full_like(p, 0.5)
@@ -251,7 +224,7 @@ def _eval_projection_step(projection_step) -> None:
     after = proj.state_dict()
     if all(torch.equal(start[k], after[k]) for k in start):
         raise Wrong("the projection's weights did not change: call `loss.backward()` and then `optimizer.step()`.")
-    ref = _ref_step(_load(start), x, t, e, temperature, lr).state_dict()
+    ref = {k: _expected.value(_TOPIC, f"projection/after/{k}").float() for k in start}
     if all(torch.allclose(after[k], ref[k], atol=1e-5) for k in ref):
         return
     # what the weights would be had the stale 0.5 gradients been added (no zero_grad)
@@ -261,12 +234,6 @@ def _eval_projection_step(projection_step) -> None:
                     "zeroing, each step follows the sum of all earlier batches' gradients.")
     raise Wrong("the loss is right but the weights after your step differ from one optimizer step on that "
                 "loss. Each step: zero the gradients, backpropagate this loss once, and call `optimizer.step()` once.")
-
-
-def _load(state) -> nn.Linear:
-    lin = _probe_projection()
-    lin.load_state_dict(state)
-    return lin
 
 
 def _eval_projection(select_seen, projection_step) -> None:
@@ -283,11 +250,6 @@ _ATTR = torch.tensor([
     [0, 0, 1, 1],
     [0, 1, 0, 1],
 ], dtype=torch.float32)
-
-
-def _ref_dap(p: torch.Tensor, a: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    p = p.clamp(eps, 1 - eps)
-    return (torch.log(p) @ a.T + torch.log1p(-p) @ (1 - a).T).argmax(1)
 
 
 def _q3_probs():
@@ -308,20 +270,23 @@ def _q3_probs():
 
 def _eval_dap(dap_predict) -> None:
     p = _q3_probs()
+    _expected.verify(_TOPIC, "dap_probs", p, _ATTR)
     a = _ATTR.clone()
     p_in, a_in = p.clone(), a.clone()
     out = dap_predict(p_in, a_in)
     if not (torch.equal(p_in, p) and torch.equal(a_in, a)):
         raise Wrong("`dap_predict` changed its inputs in place; compute on new tensors.")
     pred = _as_long_1d(out, len(p), "dap_predict", "classes")
-    ref = _ref_dap(p, a)
+    ref = _stored_pred("dap/0")
     if torch.equal(pred, ref):
         # and on more images than classes the other way round
         p2 = torch.rand(3, 4, generator=_gen(42)).clamp(0.05, 0.95)
+        _expected.verify(_TOPIC, "dap_probs_2", p2)
         pred2 = _as_long_1d(dap_predict(p2.clone(), a.clone()), 3, "dap_predict", "classes")
-        if not torch.equal(pred2, _ref_dap(p2, a)):
+        ref2 = _stored_pred("dap/1")
+        if not torch.equal(pred2, ref2):
             raise Wrong(f"your predictions are right on one batch but not on another ({pred2.tolist()} instead "
-                        f"of {_ref_dap(p2, a).tolist()}): for each image, score every class with the DAP rule "
+                        f"of {ref2.tolist()}): for each image, score every class with the DAP rule "
                         "and take the argmax over classes (axis 1).")
         return
     if (pred < 0).any() or (pred >= len(a)).any():
@@ -337,9 +302,7 @@ def _eval_dap(dap_predict) -> None:
                     "That is a reasonable heuristic, but DAP is probabilistic: score each class by the product "
                     "(or the sum of logs) of p(attribute) where it has the attribute and 1 - p(attribute) where "
                     "it does not, and take the argmax.")
-    naive_scores = torch.log(p) @ a.T + torch.log(1 - p) @ (1 - a).T  # log(0) * 0 = NaN
-    if torch.equal(pred, naive_scores.argmax(1)) or \
-            torch.equal(pred, torch.nan_to_num(naive_scores, nan=-float("inf")).argmax(1)):
+    if torch.equal(pred, _stored_pred("dap/unclamped")) or torch.equal(pred, _stored_pred("dap/unclamped_nan_inf")):
         raise Wrong("some probabilities are exactly 0 or 1 (a saturated sigmoid gives them), and log(0) times "
                     "0 is NaN, so those images' scores break. Clamp the probabilities to [eps, 1 - eps] "
                     "(e.g. eps = 1e-6; in float32, 1 - 1e-9 rounds to exactly 1) before taking logs.")
@@ -350,14 +313,6 @@ def _eval_dap(dap_predict) -> None:
 
 
 # ---------------------------------------------------------------- q3: generalised zero-shot scores
-
-def _ref_gzsl(y, pred, seen, unseen):
-    def acc(classes):
-        per = [float((pred[y == c] == c).float().mean()) for c in classes if (y == c).any()]
-        return sum(per) / len(per)
-    s, u = acc(seen), acc(unseen)
-    return s, u, (2 * s * u / (s + u) if s + u > 0 else 0.0)
-
 
 def _q4_case():
     seen, unseen = [0, 1, 3], [2, 4]
@@ -383,7 +338,8 @@ def _unpack_gzsl(out):
 
 def _eval_gzsl(gzsl_scores) -> None:
     y, pred, seen, unseen = _q4_case()
-    s_ref, u_ref, h_ref = _ref_gzsl(y, pred, seen, unseen)
+    _expected.verify(_TOPIC, "gzsl_case", y, pred)
+    s_ref, u_ref, h_ref = (float(_expected.value(_TOPIC, f"gzsl/{k}")) for k in ("seen", "unseen", "H"))
     s, u, h = _unpack_gzsl(gzsl_scores(y.clone(), pred.clone(), list(seen), list(unseen)))
     close = lambda a, b: math.isclose(a, b, abs_tol=1e-6)  # noqa: E731
     if max(s, u, h) > 1.0 + 1e-9:
@@ -456,6 +412,7 @@ q2 = Question(
 
 q3 = Question(
     "q3", "generalised zero-shot scores", ["gzsl_scores"], _eval_gzsl,
+    twins=("tlcourse.methods.zeroshot._per_class_accuracy",),
     hints=["In generalised zero-shot learning the test images come from seen *and* unseen classes, and every "
            "class is a candidate; accuracy is reported for the two groups separately.",
            "For each class, take the fraction of its test images predicted as that class; average those "
