@@ -231,7 +231,6 @@ def _make_step(labels=(1.0, 0.0), reverse=True, coeff_in_grl=True, weight_in_los
 
 
 WRONG_STEPS = {
-    "swapped labels": (_make_step(labels=(0.0, 1.0)), "swapped"),
     "no reversal": (_make_step(reverse=False), "reversed"),
     "detached": (_make_step(detach=True), "detach"),
     "lambda in loss": (_make_step(coeff_in_grl=False, weight_in_loss=True), "multiplies the domain loss"),
@@ -245,7 +244,20 @@ WRONG_STEPS = {
 }
 
 
-@pytest.mark.parametrize("fn", [step_concat, step_separate])
+def step_flipped_separate(fe, clf, disc, opt, x_s, y_s, x_t, lambd):
+    # Domain labels the other way round (source 0, target 1): the same adversarial game, equally correct.
+    f_s, f_t = fe(x_s), fe(x_t)
+    cls_loss = F.cross_entropy(clf(f_s), y_s)
+    d_s, d_t = disc(rev(f_s, lambd)), disc(rev(f_t, lambd))
+    dom = 0.5 * (F.binary_cross_entropy_with_logits(d_s, torch.zeros_like(d_s))
+                 + F.binary_cross_entropy_with_logits(d_t, torch.ones_like(d_t)))
+    opt.zero_grad()
+    (cls_loss + dom).backward()
+    opt.step()
+    return {"cls_loss": cls_loss.item(), "domain_loss": dom.item()}
+
+
+@pytest.mark.parametrize("fn", [step_concat, step_separate, _make_step(labels=(0.0, 1.0)), step_flipped_separate])
 def test_q3_accepts_correct_steps(fn):
     v = q3.verdict(fn)
     assert v.correct, v.message
@@ -257,6 +269,25 @@ def test_q3_rejects_wrong_steps(name):
     v = q3.verdict(fn)
     assert v.status == "wrong", name
     assert keyword.lower() in v.message.lower(), v.message
+
+
+def test_q3_flipped_labels_still_name_the_mistakes():
+    # With source 0 / target 1 a missing reversal is as wrong as with the usual labels.
+    v = q3.verdict(_make_step(labels=(0.0, 1.0), zero_grad=False))
+    assert v.status == "wrong", v.message
+    v = q3.verdict(_make_step(labels=(0.0, 1.0), reverse=False))
+    assert v.status == "wrong", v.message
+
+
+def test_q3_flipped_labels_must_return_their_own_domain_loss():
+    honest = _make_step(labels=(0.0, 1.0))
+
+    def reports_the_usual_labels_loss(fe, clf, disc, opt, x_s, y_s, x_t, lambd):
+        out = honest(fe, clf, disc, opt, x_s, y_s, x_t, lambd)
+        return {**out, "domain_loss": out["domain_loss"] + 0.3}
+
+    v = q3.verdict(reports_the_usual_labels_loss)
+    assert v.status == "wrong" and "domain_loss" in v.message, v.message
 
 
 def test_q3_rejects_a_step_that_trains_on_target_labels_as_classes():

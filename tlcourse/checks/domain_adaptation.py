@@ -5,8 +5,10 @@ and ``grad_reverse(x, lambd)``; q2 ``coral_loss(f_s, f_t)``; q3 one DANN step
 ``dann_step(feature_extractor, classifier, domain_classifier, optimizer, x_s, y_s, x_t, lambd)``.
 
 Every check runs on small fixed tensors and models in well under a second
-and compares behaviour with independent references written here, so the
-verdict is the same on CPU and GPU.
+and compares behaviour with properties and with expected outputs stored in
+``_expected/domain_adaptation.json`` (computed once by
+scripts/make_check_expected.py), with tolerances, so the verdict is the same
+on CPU and GPU.
 """
 from __future__ import annotations
 
@@ -17,7 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import _expected
 from ._core import NotAttempted, Question, QuestionSet, Wrong
+
+_TOPIC = "domain_adaptation"
 
 
 def _keep_rng(evaluate):
@@ -112,15 +117,6 @@ def _eval_grl(GradientReverse, grad_reverse) -> None:
 
 # ---------------------------------------------------------------- q2: CORAL
 
-def _ref_cov(f: torch.Tensor) -> torch.Tensor:
-    return torch.cov(f.T.double())  # unbiased, centred: an independent route from the library's
-
-
-def _ref_coral(f_s: torch.Tensor, f_t: torch.Tensor) -> torch.Tensor:
-    d = f_s.shape[1]
-    return ((_ref_cov(f_s) - _ref_cov(f_t)) ** 2).sum() / (4 * d ** 2)
-
-
 def _coral_inputs():
     g = torch.Generator().manual_seed(5)
     d = 6
@@ -132,6 +128,7 @@ def _coral_inputs():
 @_keep_rng
 def _eval_coral(coral_loss) -> None:
     f_s0, f_t0 = _coral_inputs()
+    _expected.verify(_TOPIC, "coral_inputs", f_s0, f_t0)
     n_s, d = f_s0.shape
     n_t = len(f_t0)
     f_s, f_t = f_s0.clone().requires_grad_(True), f_t0.clone().requires_grad_(True)
@@ -146,43 +143,28 @@ def _eval_coral(coral_loss) -> None:
         raise Wrong("`coral_loss` changed the features passed in (an in-place operation such as `-=`); "
                     "centre a copy instead.")
     value = out.detach().double().reshape(())
-    ref = _ref_coral(f_s0, f_t0)
+    ref = _expected.value(_TOPIC, "coral/ref")
     if not _close(value, ref, 1e-4):
         diff = None
-
-        def fro2(cs, ct):
-            return ((cs - ct) ** 2).sum()
-
-        def uncentred(f, n):
-            f = f.double()
-            return f.T @ f / (n - 1)
-
-        def biased(f):
-            c = f.double() - f.double().mean(0)
-            return c.T @ c / len(f)
-
-        cs, ct = _ref_cov(f_s0), _ref_cov(f_t0)
         candidates = [
-            (fro2(cs, ct), "the 1/(4d²) normalisation is missing. Without it the loss grows with the square of "
-                           "the feature dimension, so the same trade-off weight means something different for "
-                           "every network; divide by 4·d² where d is the number of feature columns."),
-            (fro2(cs, ct) / d ** 2, "you divided by d² but not by 4·d² (note that `.mean()` over the d×d entries "
-                                    "divides by d² only). The CORAL loss is ‖C_s − C_t‖²_F / (4d²)."),
-            (fro2(cs, ct) / (4 * d), "you divided by 4·d instead of 4·d²: d is the number of feature columns, "
-                                     "and the normaliser is its square."),
-            (fro2(cs, ct).sqrt() / (4 * d ** 2), "the Frobenius norm must be *squared*: sum the squared "
-                                                 "differences without taking a square root."),
-            (fro2(uncentred(f_s0, n_s), uncentred(f_t0, n_t)) / (4 * d ** 2),
-             "your covariances are not centred: subtract each domain's feature mean (over the batch) before "
-             "forming Dᵀ D. Uncentred second moments also compare the *means*, and CORAL is defined on "
-             "covariances."),
-            (fro2(uncentred(f_s0, n_s + 1), uncentred(f_t0, n_t + 1)) / (4 * d ** 2),
-             "your covariances are not centred: subtract each domain's feature mean before forming Dᵀ D."),
-            (fro2(biased(f_s0), biased(f_t0)) / (4 * d ** 2),
-             "your covariances divide by n; the CORAL paper (and `torch.cov`) use the unbiased 1/(n − 1)."),
+            ("no_norm", "the 1/(4d²) normalisation is missing. Without it the loss grows with the square of "
+                        "the feature dimension, so the same trade-off weight means something different for "
+                        "every network; divide by 4·d² where d is the number of feature columns."),
+            ("d2", "you divided by d² but not by 4·d² (note that `.mean()` over the d×d entries "
+                   "divides by d² only). The CORAL loss is ‖C_s − C_t‖²_F / (4d²)."),
+            ("4d", "you divided by 4·d instead of 4·d²: d is the number of feature columns, "
+                   "and the normaliser is its square."),
+            ("sqrt", "the Frobenius norm must be *squared*: sum the squared "
+                     "differences without taking a square root."),
+            ("uncentred", "your covariances are not centred: subtract each domain's feature mean (over the batch) "
+                          "before forming Dᵀ D. Uncentred second moments also compare the *means*, and CORAL is "
+                          "defined on covariances."),
+            ("uncentred_n1", "your covariances are not centred: subtract each domain's feature mean before "
+                             "forming Dᵀ D."),
+            ("biased", "your covariances divide by n; the CORAL paper (and `torch.cov`) use the unbiased 1/(n − 1)."),
         ]
-        for cand, message in candidates:
-            if _close(value, cand, 1e-4):
+        for name, message in candidates:
+            if _close(value, _expected.value(_TOPIC, f"coral/{name}"), 1e-4):
                 diff = message
                 break
         raise Wrong(diff or f"on fixed features (n_s={n_s}, n_t={n_t}, d={d}) your loss is {float(value):.5g}, "
@@ -204,23 +186,14 @@ def _eval_coral(coral_loss) -> None:
     # the same sizes, a different pair: no hidden dependence on the first inputs
     g = torch.Generator().manual_seed(11)
     a, b = torch.randn(16, 3, generator=g), torch.randn(16, 3, generator=g) * 2
-    if not _close(coral_loss(a, b).detach().double().reshape(()), _ref_coral(a, b), 1e-4):
+    _expected.verify(_TOPIC, "coral_second_pair", a, b)
+    second = coral_loss(a, b).detach().double().reshape(())
+    if not _close(second, _expected.value(_TOPIC, "coral/second_pair"), 1e-4):
         raise Wrong("on a second pair of inputs (16 × 3 features each) the value is wrong; check that "
                     "d is read from the features' shape, not hard-coded.")
 
 
 # ---------------------------------------------------------------- q3: one DANN step
-
-class _RefReverse(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, c):
-        ctx.c = c
-        return x.clone()
-
-    @staticmethod
-    def backward(ctx, g):
-        return -ctx.c * g, None
-
 
 def _probe_models(seed: int = 0):
     g = torch.Generator().manual_seed(seed)
@@ -249,41 +222,7 @@ def _stale_grads(mods, seed: int = 7):
             p.grad = torch.randn(p.shape, generator=g)
 
 
-def _ref_step(models, opt, x_s, y_s, x_t, lambd, variant: str = "correct"):
-    fe, clf, disc = models
-    f_s, f_t = fe(x_s), fe(x_t)
-    cls_loss = F.cross_entropy(clf(f_s), y_s)
-    src_label, tgt_label = (0.0, 1.0) if variant == "swapped" else (1.0, 0.0)
-    coeff = 1.0 if variant in ("lambda_in_loss", "grl_no_lambda") else lambd
-    f = torch.cat([f_s, f_t])
-    if variant == "no_grl":
-        rev = f
-    elif variant == "detached":
-        rev = f.detach()
-    elif variant == "negated_loss":
-        rev = f
-    else:
-        rev = _RefReverse.apply(f, coeff)
-    d = disc(rev).squeeze(1)
-    labels = torch.cat([torch.full((len(x_s),), src_label), torch.full((len(x_t),), tgt_label)])
-    domain_loss = F.binary_cross_entropy_with_logits(d, labels)
-    if variant == "sum_domain":
-        domain_loss = 2 * domain_loss
-    total = cls_loss + (lambd * domain_loss if variant == "lambda_in_loss" else domain_loss)
-    if variant == "negated_loss":
-        total = cls_loss - lambd * domain_loss
-    if variant != "no_zero_grad":
-        opt.zero_grad()
-    total.backward()
-    opt.step()
-    return cls_loss.item(), domain_loss.item()
-
-
 _STEP_MISTAKES = {
-    "swapped": "the domain labels are swapped. The course's convention (and the library's) is source = 1, "
-               "target = 0: the domain classifier's logit is high for *source* features. With the labels "
-               "swapped, every update of the domain classifier goes the wrong way compared with the model "
-               "answer, and `domain_loss` and accuracy read inverted.",
     "no_grl": "the domain classifier's loss reaches the feature extractor without being reversed: the features "
               "are trained to make the domains *easier* to tell apart. Pass the features through your "
               "`grad_reverse(·, lambd)` before the domain classifier.",
@@ -322,33 +261,41 @@ def _eval_step(dann_step) -> None:
         return models, opt
 
     models, opt = fresh()
+    _expected.verify(_TOPIC, "dann_batch", x_s, y_s, x_t)
+    _expected.verify(_TOPIC, "dann_models", *_params(models))
     before = _params(models)
     out = dann_step(*models, opt, x_s.clone(), y_s.clone(), x_t.clone(), lambd)
     after = _params(models)
     if all(torch.equal(a, b) for a, b in zip(before, after)):
         raise Wrong("no parameter changed: the step must end with `optimizer.step()` after `backward()`.")
-    ref_models, ref_opt = fresh()
-    ref_cls, ref_dom = _ref_step(ref_models, ref_opt, x_s, y_s, x_t, lambd)
-    ref_after = _params(ref_models)
-    names = ["feature extractor"] * len(list(base[0].parameters())) + ["classifier"] * len(list(base[1].parameters())) \
-        + ["domain classifier"] * len(list(base[2].parameters()))
-    if not all(_close(a, b, 1e-4) for a, b in zip(after, ref_after)):
+
+    def matches(variant: str) -> bool:
+        want = _expected.load(_TOPIC)["values"][f"dann/{variant}/params"]
+        return all(_close(a, b, 1e-4) for a, b in zip(after, want))
+
+    # source = 1, target = 0 is the course's convention; the other way round is equally correct DANN
+    accepted = next((v for v in ("correct", "labels_flipped") if matches(v)), None)
+    if accepted is None:
         for variant, message in _STEP_MISTAKES.items():
-            vm, vo = fresh()
-            _ref_step(vm, vo, x_s, y_s, x_t, lambd, variant)
-            if all(_close(a, b, 1e-4) for a, b in zip(after, _params(vm))):
+            if matches(variant):
                 raise Wrong(message)
+        ref_after = _expected.load(_TOPIC)["values"]["dann/correct/params"]
+        names = ["feature extractor"] * len(list(base[0].parameters())) \
+            + ["classifier"] * len(list(base[1].parameters())) \
+            + ["domain classifier"] * len(list(base[2].parameters()))
         wrong = sorted({n for n, a, b in zip(names, after, ref_after) if not _close(a, b, 1e-4)})
         raise Wrong(f"after one SGD step the parameters of the {' and '.join(wrong)} differ from the model "
                     "answer. Check, in order: features of source and target from the feature extractor; "
                     "cross-entropy of the classifier on the *source* features and labels; the domain "
                     "classifier on `grad_reverse(features, lambd)` with binary cross-entropy on its logits "
-                    "(source = 1, target = 0, mean over all 2B predictions); total = classification + domain "
+                    "(source = 1 and target = 0, or the other way round; mean over all 2B predictions); "
+                    "total = classification + domain "
                     "loss; `zero_grad()`, `backward()`, `step()`.")
     if not isinstance(out, dict) or not {"cls_loss", "domain_loss"} <= set(out):
         raise Wrong("the update is right, but `dann_step` must return a dict with the keys `cls_loss` and "
                     "`domain_loss` (Python floats, e.g. `loss.item()`), which the training loop logs.")
-    for key, want in (("cls_loss", ref_cls), ("domain_loss", ref_dom)):
+    for key in ("cls_loss", "domain_loss"):
+        want = float(_expected.value(_TOPIC, f"dann/{accepted}/{key}"))
         got = out[key]
         if isinstance(got, torch.Tensor):
             if got.requires_grad:
@@ -364,6 +311,7 @@ def _eval_step(dann_step) -> None:
 
 q1 = Question(
     "q1", "the gradient reversal layer", ["GradientReverse", "grad_reverse"], _eval_grl,
+    twins=("tlcourse.methods.adapt._ReverseGrad", "tlcourse.methods.adapt.GradientReverseLayer"),
     hints=["Going forward the layer changes nothing. Going backward it multiplies whatever gradient "
            "arrives by minus lambda.",
            "Subclass `torch.autograd.Function` and write two static methods. `forward` receives a context "
@@ -377,6 +325,7 @@ q1 = Question(
 
 q2 = Question(
     "q2", "the CORAL loss", ["coral_loss"], _eval_coral,
+    twins=("tlcourse.methods.adapt.CorrelationAlignmentLoss",),
     hints=["CORAL compares the two domains' feature *covariances* (d × d matrices), not the features "
            "themselves, so the two batches may have different sizes.",
            "For each domain, subtract the batch mean of every feature column, then form the d × d "
@@ -388,6 +337,10 @@ q2 = Question(
 
 q3 = Question(
     "q3", "one DANN training step", ["dann_step"], _eval_step,
+    twins=("tlcourse.methods.adapt.DomainAdversarialLoss",
+           "tlcourse.methods.adapt._default_dann_step",
+           "tlcourse.methods.adapt._ReverseGrad",
+           "tlcourse.methods.adapt.GradientReverseLayer"),
     hints=["One step has two losses: classification on the labelled source batch, and domain "
            "classification on source and target features together. Both go into one `backward()`.",
            "The domain classifier sees the features through your gradient reversal layer with the given "
