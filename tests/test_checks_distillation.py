@@ -173,3 +173,31 @@ def test_grade_raises_with_the_message():
     with pytest.raises(AssertionError, match="zero_grad"):
         D.grade("q2", _bad_step("no_zero"))
     D.grade("q1", kd_functional)
+
+
+# ---------------------------------------------------------------- delegation to the library's own version
+
+def _library(question, name: str):
+    """The library twin called ``name`` that ``question`` declares, wherever it lives in tlcourse now."""
+    from tlcourse.checks import _twins
+
+    found = [obj for twin in question.twins for obj in _twins.resolve(twin) if obj.__name__ == name]
+    assert found, f"{question.qid} declares no library twin named {name}"
+    return found[0]
+
+
+def _assert_loses_points(question, *answers):
+    v = question.verdict(*answers)
+    assert v.status == "wrong" and "write it yourself" in v.message.lower(), v.message
+    with pytest.raises(AssertionError, match="calls tlcourse's own"):
+        question.grade(*answers)
+
+
+def test_q2_delegating_to_the_library_step_loses_its_points():
+    hint_step = _library(D.q2, "_hint_step")
+
+    def distill_step(student, optimizer, images, labels, teacher_logits, loss_fn):
+        return hint_step(student, optimizer, images, teacher_logits, labels,
+                         lambda s, t: loss_fn(s, t, labels))
+
+    _assert_loses_points(D.q2, distill_step)

@@ -319,3 +319,69 @@ def test_checks_leave_the_global_rng_alone():
     torch.manual_seed(123)
     q1.verdict(cls, fn), q2.verdict(coral_matmul), q3.verdict(step_concat)
     assert torch.equal(torch.rand(3), expected)
+
+
+# ---------------------------------------------------------------- delegation to the library's own version
+
+def _library(question, name: str):
+    """The library twin called ``name`` that ``question`` declares, wherever it lives in tlcourse now."""
+    from tlcourse.checks import _twins
+
+    found = [obj for twin in question.twins for obj in _twins.resolve(twin) if obj.__name__ == name]
+    assert found, f"{question.qid} declares no library twin named {name}"
+    return found[0]
+
+
+def _assert_loses_points(question, *answers):
+    v = question.verdict(*answers)
+    assert v.status == "wrong" and "write it yourself" in v.message.lower(), v.message
+    with pytest.raises(AssertionError, match="calls tlcourse's own"):
+        question.grade(*answers)
+
+
+def test_q1_delegating_to_the_library_reversal_loses_its_points():
+    Reverse = _library(q1, "_ReverseGrad")
+
+    def grad_reverse(x, lambd=1.0):
+        return Reverse.apply(x, lambd)
+
+    _assert_loses_points(q1, Reverse, grad_reverse)
+    _assert_loses_points(q1, _Rev, grad_reverse)  # own class, but the function calls the library's
+    Layer = _library(q1, "GradientReverseLayer")
+    _assert_loses_points(q1, _Rev, lambda x, lambd=1.0: Layer(lambd)(x))
+
+
+def test_q2_delegating_to_the_library_coral_loses_its_points():
+    Coral = _library(q2, "CorrelationAlignmentLoss")
+    _assert_loses_points(q2, lambda f_s, f_t: Coral()(f_s, f_t))
+
+
+def test_q3_delegating_to_the_library_loses_its_points():
+    Adversarial = _library(q3, "DomainAdversarialLoss")
+
+    def dann_step(fe, clf, disc, opt, x_s, y_s, x_t, lambd):
+        f = fe(torch.cat([x_s, x_t]))
+        f_s, f_t = f[:len(x_s)], f[len(x_s):]
+        cls_loss = F.cross_entropy(clf(f_s), y_s)
+        dom = Adversarial(disc, coeff=lambd)(f_s, f_t)
+        opt.zero_grad()
+        (cls_loss + dom).backward()
+        opt.step()
+        return {"cls_loss": cls_loss.item(), "domain_loss": dom.item()}
+
+    _assert_loses_points(q3, dann_step)
+    _assert_loses_points(q3, _library(q3, "_default_dann_step"))
+    # the library's reversal layer inside an otherwise hand-written step delegates too
+    Reverse = _library(q3, "_ReverseGrad")
+
+    def dann_step_library_grl(fe, clf, disc, opt, x_s, y_s, x_t, lambd):
+        f = fe(torch.cat([x_s, x_t]))
+        cls_loss = F.cross_entropy(clf(f[:len(x_s)]), y_s)
+        d = disc(Reverse.apply(f, lambd)).squeeze(1)
+        dom = F.binary_cross_entropy_with_logits(d, torch.cat([torch.ones(len(x_s)), torch.zeros(len(x_t))]))
+        opt.zero_grad()
+        (cls_loss + dom).backward()
+        opt.step()
+        return {"cls_loss": cls_loss.item(), "domain_loss": dom.item()}
+
+    _assert_loses_points(q3, dann_step_library_grl)

@@ -252,3 +252,57 @@ def test_grade_raises_with_the_feedback():
     fe.q1.grade(freeze_loop)
     with pytest.raises(KeyError, match="q1"):
         fe.questions["q9"]
+
+
+# ---------------------------------------------------------------- delegation to the library's own version
+
+def _library(question, name: str):
+    """The library twin called ``name`` that ``question`` declares, wherever it lives in tlcourse now."""
+    from tlcourse.checks import _twins
+
+    found = [obj for twin in question.twins for obj in _twins.resolve(twin) if obj.__name__ == name]
+    assert found, f"{question.qid} declares no library twin named {name}"
+    return found[0]
+
+
+def _assert_loses_points(question, *answers):
+    v = question.verdict(*answers)
+    assert v.status == "wrong" and "write it yourself" in v.message.lower(), v.message
+    with pytest.raises(AssertionError, match="calls tlcourse's own"):
+        question.grade(*answers)
+
+
+def test_q1_delegating_to_the_library_loses_its_points():
+    set_trainable = _library(fe.q1, "set_trainable")
+
+    def freeze_backbone(model):
+        set_trainable(model, False)
+        return model.eval()
+
+    _assert_loses_points(fe.q1, freeze_backbone)
+
+
+def test_q2_delegating_to_the_library_loses_its_points():
+    extract_features = _library(fe.q2, "extract_features")
+
+    def extract(backbone, loader):
+        return extract_features(backbone, loader.dataset, progress=False)
+
+    _assert_loses_points(fe.q2, extract)
+
+
+@pytest.mark.parametrize("twin", ["train_linear_head", "train_head_on_features"])
+def test_q3_delegating_to_the_library_loses_its_points(twin):
+    library = _library(fe.q3, twin)
+
+    def make_head(feature_dim, num_classes):
+        return nn.Linear(feature_dim, num_classes)
+
+    def train_head(features, labels, num_classes):
+        if twin == "train_linear_head":
+            return library(features, labels, num_classes)
+        head = make_head(features.shape[1], num_classes)
+        library(head, features, labels, features, labels, epochs=30, lr=1e-2)
+        return head
+
+    _assert_loses_points(fe.q3, make_head, train_head)

@@ -270,3 +270,36 @@ def test_q3_wrong_lr_for_new_group():
     def f(blocks, k, optimizer, lr):
         return unfreeze_a(blocks, k, optimizer, lr * 10)
     _wrong(ft.q3, f, "learning rate")
+
+
+# ---------------------------------------------------------------- delegation to the library's own version
+
+def _library(question, name: str):
+    """The library twin called ``name`` that ``question`` declares, wherever it lives in tlcourse now."""
+    from tlcourse.checks import _twins
+
+    found = [obj for twin in question.twins for obj in _twins.resolve(twin) if obj.__name__ == name]
+    assert found, f"{question.qid} declares no library twin named {name}"
+    return found[0]
+
+
+def _assert_loses_points(question, *answers):
+    v = question.verdict(*answers)
+    assert v.status == "wrong" and "write it yourself" in v.message.lower(), v.message
+    with pytest.raises(AssertionError, match="calls tlcourse's own"):
+        question.grade(*answers)
+
+
+def test_q3_delegating_to_the_library_loses_its_points():
+    set_trainable = _library(ft.q3, "set_trainable")
+
+    def unfreeze_last(blocks, k, optimizer, lr):
+        n = len(blocks)
+        for i, block in enumerate(blocks):
+            set_trainable(block, i >= n - k)
+        held = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        new = [p for b in blocks for p in b.parameters() if p.requires_grad and id(p) not in held]
+        if new:
+            optimizer.add_param_group({"params": new, "lr": lr})
+
+    _assert_loses_points(ft.q3, unfreeze_last)

@@ -231,3 +231,53 @@ def test_probe_model_depends_on_mode_and_label_is_multi_token():
     model.eval()
     b = model(input_ids=ids).logits
     assert (a - b).abs().max() > 1e-2
+
+
+# ---------------------------------------------------------------- delegation to the library's own version
+
+def _library(question, name: str):
+    """The library twin called ``name`` that ``question`` declares, wherever it lives in tlcourse now."""
+    from tlcourse.checks import _twins
+
+    found = [obj for twin in question.twins for obj in _twins.resolve(twin) if obj.__name__ == name]
+    assert found, f"{question.qid} declares no library twin named {name}"
+    return found[0]
+
+
+def _assert_loses_points(question, *answers):
+    v = question.verdict(*answers)
+    assert v.status == "wrong" and "write it yourself" in v.message.lower(), v.message
+    with pytest.raises(AssertionError, match="calls tlcourse's own"):
+        question.grade(*answers)
+
+
+def test_q1_and_q2_delegating_to_the_library_pooling_lose_their_points():
+    masked_mean = _library(C.q1, "_masked_mean")
+
+    def mean_pool(last_hidden_state, attention_mask):
+        return masked_mean(last_hidden_state, attention_mask)
+
+    _assert_loses_points(C.q1, mean_pool)
+
+    class SentimentClassifier(nn.Module):
+        def __init__(self, encoder, num_classes=2, freeze_encoder=False):
+            super().__init__()
+            self.encoder = encoder
+            self.head = nn.Linear(encoder.config.hidden_size, num_classes)
+            for p in self.encoder.parameters():
+                p.requires_grad = not freeze_encoder
+
+        def forward(self, input_ids, attention_mask):
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            return self.head(masked_mean(hidden, attention_mask))
+
+    _assert_loses_points(C.q2, SentimentClassifier)
+
+
+def test_q3_delegating_to_the_library_scorer_loses_its_points():
+    lm_label_scores = _library(C.q3, "lm_label_scores")
+
+    def label_logprob(model, tokenizer, prompt, label):
+        return float(lm_label_scores(model, tokenizer, [prompt], [label])[0][0])
+
+    _assert_loses_points(C.q3, label_logprob)

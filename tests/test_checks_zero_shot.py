@@ -358,3 +358,32 @@ def test_grade_raises_on_wrong_and_passes_on_right():
     zs.grade("q1", predict_normalize)
     with pytest.raises(AssertionError, match="not normalised"):
         zs.grade("q1", predict_dot)
+
+
+# ---------------------------------------------------------------- delegation to the library's own version
+
+def _library(question, name: str):
+    """The library twin called ``name`` that ``question`` declares, wherever it lives in tlcourse now."""
+    from tlcourse.checks import _twins
+
+    found = [obj for twin in question.twins for obj in _twins.resolve(twin) if obj.__name__ == name]
+    assert found, f"{question.qid} declares no library twin named {name}"
+    return found[0]
+
+
+def _assert_loses_points(question, *answers):
+    v = question.verdict(*answers)
+    assert v.status == "wrong" and "write it yourself" in v.message.lower(), v.message
+    with pytest.raises(AssertionError, match="calls tlcourse's own"):
+        question.grade(*answers)
+
+
+def test_q3_delegating_to_the_library_loses_its_points():
+    per_class_accuracy = _library(zs.q3, "_per_class_accuracy")
+
+    def gzsl_scores(y_true, y_pred, seen_classes, unseen_classes):
+        y, p = np.asarray(y_true), np.asarray(y_pred)
+        s, u = per_class_accuracy(y, p, seen_classes), per_class_accuracy(y, p, unseen_classes)
+        return {"seen": s, "unseen": u, "H": 2 * s * u / (s + u) if s + u else 0.0}
+
+    _assert_loses_points(zs.q3, gzsl_scores)

@@ -18,22 +18,26 @@ class GradientReverse(torch.autograd.Function):
 def grad_reverse(x: torch.Tensor, lambd: float = 1.0) -> torch.Tensor:
     return GradientReverse.apply(x, lambd)
 ''',
-    # Second moments instead of centred covariances.
+    # Delegates to the library's CORAL loss instead of writing it (the uncentred-covariance mistake is
+    # covered in tests/test_checks_domain_adaptation.py).
     "q2_coral_solution": '''
+from tlcourse.methods.adapt import CorrelationAlignmentLoss
+
+
 def coral_loss(f_s: torch.Tensor, f_t: torch.Tensor) -> torch.Tensor:
-    d = f_s.shape[1]
-    c_s = f_s.T @ f_s / (len(f_s) - 1)
-    c_t = f_t.T @ f_t / (len(f_t) - 1)
-    return ((c_s - c_t) ** 2).sum() / (4 * d * d)
+    return CorrelationAlignmentLoss()(f_s, f_t)
 ''',
-    # Domain labels swapped: target = 1, source = 0.
+    # Delegates the adversarial part to the library's DomainAdversarialLoss (its own reversal layer and
+    # labels) instead of writing the step with the student's grad_reverse.
     "q3_dann_step_solution": '''
+from tlcourse.methods.adapt import DomainAdversarialLoss
+
+
 def dann_step(feature_extractor, classifier, domain_classifier, optimizer, x_s, y_s, x_t, lambd):
     features = feature_extractor(torch.cat([x_s, x_t]))
-    cls_loss = F.cross_entropy(classifier(features[: len(x_s)]), y_s)
-    domain_logits = domain_classifier(grad_reverse(features, lambd)).squeeze(1)
-    domain_labels = torch.cat([torch.zeros(len(x_s)), torch.ones(len(x_t))])
-    domain_loss = F.binary_cross_entropy_with_logits(domain_logits, domain_labels)
+    f_s, f_t = features[: len(x_s)], features[len(x_s):]
+    cls_loss = F.cross_entropy(classifier(f_s), y_s)
+    domain_loss = DomainAdversarialLoss(domain_classifier, coeff=lambd)(f_s, f_t)
     optimizer.zero_grad()
     (cls_loss + domain_loss).backward()
     optimizer.step()
