@@ -370,8 +370,8 @@ def zero_shot() -> dict:
     return {"inputs": inputs, "values": values}
 
 
-TOPICS = {"feature_extraction": feature_extraction, "distillation": distillation, "nlp_transfer": nlp_transfer, "domain_adaptation": domain_adaptation,
-          "zero_shot": zero_shot}
+TOPICS = {"feature_extraction": feature_extraction, "nlp_transfer": nlp_transfer, "distillation": distillation,
+          "domain_adaptation": domain_adaptation, "zero_shot": zero_shot}
 
 
 def main(argv=None) -> None:

@@ -97,7 +97,7 @@ def _same(a: str, b: str) -> bool:
 
 
 def _question(folder: str, grade_id: str):
-    """The checks' Question of an answer cell: 05_domain_adaptation, q2_coral_solution -> checks.domain_adaptation.q2."""
+    """The checks' Question of an answer cell (05_domain_adaptation, q2_coral_solution: domain_adaptation.q2)."""
     topic = folder.split("_", 1)[1]
     mod = importlib.import_module(f"tlcourse.checks.{topic}")
     return getattr(mod, grade_id.split("_", 1)[0])

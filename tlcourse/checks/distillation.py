@@ -31,32 +31,35 @@ _CONFIGS = ((1.0, 0.5), (2.0, 0.7), (4.0, 0.9), (4.0, 0.0), (4.0, 1.0), (8.0, 0.
 # Each plausible wrong loss, by the name under which its stored value is kept, and what to tell the student.
 _MISTAKES = {
     "no_T2": "the distillation term is missing its T² factor. Softening the logits by T shrinks the gradients of the "
-        "soft term by about 1/T², so without T² the soft targets' influence fades as T grows and alpha no longer "
-        "means the same thing at different temperatures. Multiply the KL term by T * T.",
-    "T_not_T2": "the distillation term is multiplied by T, not T². The gradients of the softened term shrink like 1/T², "
-        "so the factor that restores their scale is T * T.",
+             "soft term by about 1/T², so without T² the soft targets' influence fades as T grows and alpha no longer"
+             " means the same thing at different temperatures. Multiply the KL term by T * T.",
+    "T_not_T2": "the distillation term is multiplied by T, not T². The gradients of the softened term shrink like "
+                "1/T², so the factor that restores their scale is T * T.",
     "divided_T2": "the distillation term is divided by T² instead of multiplied by it: softening already shrinks its "
-        "gradients by 1/T², so the correction multiplies by T * T.",
-    "reversed": "the KL arguments are reversed: you computed KL(student ‖ teacher). The teacher's softened distribution is "
-        "the *target*: KL(teacher ‖ student) = Σ p_teacher · (log p_teacher − log p_student). With `F.kl_div` the "
-        "first argument is the student's log-probabilities and the second the teacher's probabilities.",
-    "softmax_input": "`F.kl_div` got the student's softmax where it needs the log-softmax: its first argument must be "
-        "log-probabilities (`F.log_softmax(student_logits / T, dim=1)`). Passing probabilities computes a "
-        "quantity that is not a divergence at all (it can even be negative).",
-    "teacher_no_T": "the temperature is not applied to the teacher: both distributions must be softened with the same T, "
-        "softmax(teacher_logits / T). At T=1 the teacher's targets are nearly one-hot and carry no dark knowledge.",
+                  "gradients by 1/T², so the correction multiplies by T * T.",
+    "reversed": "the KL arguments are reversed: you computed KL(student ‖ teacher). The teacher's softened "
+                "distribution is the *target*: KL(teacher ‖ student) = Σ p_teacher · (log p_teacher − log p_student)."
+                " With `F.kl_div` the first argument is the student's log-probabilities and the second the teacher's "
+                "probabilities.",
+    "softmax_input": "`F.kl_div` got the student's softmax where it needs the log-softmax: its first argument must be"
+                     " log-probabilities (`F.log_softmax(student_logits / T, dim=1)`). Passing probabilities computes"
+                     " a quantity that is not a divergence at all (it can even be negative).",
+    "teacher_no_T": "the temperature is not applied to the teacher: both distributions must be softened with the same"
+                    " T, softmax(teacher_logits / T). At T=1 the teacher's targets are nearly one-hot and carry no "
+                    "dark knowledge.",
     "student_no_T": "the temperature is not applied to the student: divide the student's logits by T too, so both "
-        "distributions are compared at the same temperature.",
-    "reduction_mean": "the KL term is averaged over batch *and* classes (`reduction='mean'`, the default), which divides it by "
-        "the number of classes. KL is a sum over classes; average only over the batch: `reduction='batchmean'`.",
-    "reduction_sum": "the KL term is summed over the batch (`reduction='sum'`), so it grows with the batch size while the "
-        "cross-entropy is a mean. Use `reduction='batchmean'`.",
-    "alpha_swapped": "alpha weights the wrong term. In this notebook alpha is the weight of the *distillation* term and "
-        "(1 − alpha) the weight of the hard-label cross-entropy.",
+                    "distributions are compared at the same temperature.",
+    "reduction_mean": "the KL term is averaged over batch *and* classes (`reduction='mean'`, the default), which "
+                      "divides it by the number of classes. KL is a sum over classes; average only over the batch: "
+                      "`reduction='batchmean'`.",
+    "reduction_sum": "the KL term is summed over the batch (`reduction='sum'`), so it grows with the batch size while"
+                     " the cross-entropy is a mean. Use `reduction='batchmean'`.",
+    "alpha_swapped": "alpha weights the wrong term. In this notebook alpha is the weight of the *distillation* term "
+                     "and (1 − alpha) the weight of the hard-label cross-entropy.",
     "no_hard": "the hard-label cross-entropy is missing: add (1 − alpha) · CE(student_logits, labels).",
     "no_alpha": "the two terms are added without the alpha mix: alpha · soft + (1 − alpha) · hard.",
-    "ce_softened": "the hard-label cross-entropy uses the softened logits. The hard term is the ordinary loss at T = 1: "
-        "`F.cross_entropy(student_logits, labels)`.",
+    "ce_softened": "the hard-label cross-entropy uses the softened logits. The hard term is the ordinary loss at T = "
+                   "1: `F.cross_entropy(student_logits, labels)`.",
 }
 
 
