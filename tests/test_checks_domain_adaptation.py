@@ -385,3 +385,32 @@ def test_q3_delegating_to_the_library_loses_its_points():
         return {"cls_loss": cls_loss.item(), "domain_loss": dom.item()}
 
     _assert_loses_points(q3, dann_step_library_grl)
+
+
+def test_switching_the_profile_hook_off_to_hide_a_delegation_loses_the_points():
+    import sys
+
+    Coral = _library(q2, "CorrelationAlignmentLoss")
+
+    def coral_loss(f_s, f_t):
+        sys.setprofile(None)  # hides the call below from the check's hook
+        return Coral()(f_s, f_t)
+
+    v = q2.verdict(coral_loss)
+    assert v.status == "wrong" and "sys.setprofile" in v.message, v.message
+    assert sys.getprofile() is None  # the hook is gone again after the check
+
+
+def test_a_delegation_from_another_thread_is_seen():
+    import threading
+
+    Coral = _library(q2, "CorrelationAlignmentLoss")
+
+    def coral_loss(f_s, f_t):
+        out = {}
+        t = threading.Thread(target=lambda: out.setdefault("v", Coral()(f_s, f_t)))
+        t.start()
+        t.join()
+        return out["v"]
+
+    _assert_loses_points(q2, coral_loss)

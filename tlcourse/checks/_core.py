@@ -87,12 +87,15 @@ class Question:
         missing = [n for n, a in zip(self.answer_names, answers) if a is _MISSING or a is None]
         if missing:
             return Verdict("not_attempted", f"define {', '.join(f'`{m}`' for m in missing)} and run its cell first.")
-        with _twins.watching(self.twins) as called:
+        with _twins.watching(self.twins) as watch:
             verdict = self._judge(answers)
-        if called and verdict.status != "not_attempted":
+        if watch.tampered:
+            return Verdict("wrong", "your code removed the profile hook (`sys.setprofile`) that this check uses to "
+                                    "see which library functions an answer calls; an answer must leave it alone.")
+        if watch.called and verdict.status != "not_attempted":
             names = " / ".join(f"`{n}`" for n in self.answer_names)
-            return Verdict("wrong", f"your {names} calls tlcourse's own `{called[0]}`, the library's version of "
-                                    "this exercise. Write it yourself: the library keeps it for later notebooks, "
+            return Verdict("wrong", f"your {names} calls tlcourse's own `{watch.called[0]}`, the library's version "
+                                    "of this exercise. Write it yourself: the library keeps it for later notebooks, "
                                     "and an answer that calls it earns no points here.")
         return verdict
 

@@ -20,6 +20,7 @@ import importlib
 import inspect
 import pkgutil
 import sys
+import threading
 import types
 from typing import Iterable, Iterator
 
@@ -122,26 +123,37 @@ def code_objects(names: Iterable[str]) -> dict[types.CodeType, str]:
     return out
 
 
+class Watch:
+    """What happened while watching: the twins called, and whether the answer removed the hook."""
+
+    def __init__(self):
+        self.called: list[str] = []
+        self.tampered = False
+
+
 @contextlib.contextmanager
-def watching(names: Iterable[str]) -> Iterator[list[str]]:
-    """Within the block, record (in the yielded list) each twin that gets called."""
+def watching(names: Iterable[str]) -> Iterator[Watch]:
+    """Within the block, record each twin that gets called (in this thread or one started in the block)."""
     codes = code_objects(names)
-    called: list[str] = []
+    watch = Watch()
     if not codes:
-        yield called
+        yield watch
         return
-    previous = sys.getprofile()
+    previous, previous_threads = sys.getprofile(), threading.getprofile()
 
     def hook(frame, event, arg):
         if event == "call":
             label = codes.get(frame.f_code)
-            if label is not None and label not in called:
-                called.append(label)
+            if label is not None and label not in watch.called:
+                watch.called.append(label)
         if previous is not None:
             previous(frame, event, arg)
 
     sys.setprofile(hook)
+    threading.setprofile(hook)
     try:
-        yield called
+        yield watch
     finally:
+        watch.tampered = sys.getprofile() is not hook
         sys.setprofile(previous)
+        threading.setprofile(previous_threads)
