@@ -93,7 +93,7 @@ def _same(a: str, b: str) -> bool:
     if a == b:
         return True
     m = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    return m.quick_ratio() >= 0.9 and m.ratio() >= 0.9
+    return m.real_quick_ratio() >= 0.9 and m.quick_ratio() >= 0.9 and m.ratio() >= 0.9  # cheap bounds first
 
 
 def _question(folder: str, grade_id: str):
