@@ -48,7 +48,7 @@ def distillation(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | No
     """A SmallCNN student trained with the KD loss vs the same student without the teacher, same seed.
 
     The teacher (frozen MobileNetV2 + linear head trained on its own,
-    disjoint images) is built once via :mod:`tlcourse.methods.distill`; its
+    disjoint images) is built once via :mod:`tlcourse.lessons.distillation`; its
     logits on the student's images are cached. ``sizes`` may set ``T`` and
     ``alpha`` (default: the notebook's T=2, alpha=0.5).
 
@@ -65,7 +65,7 @@ def distillation(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | No
     from tlcourse.backbones import load_backbone
     from tlcourse.data import load_fashion_mnist, stratified_indices
     from tlcourse.features import extract_features
-    from tlcourse.methods import distill
+    from tlcourse.lessons import distillation as distill
     from tlcourse.models import SmallCNN
     from tlcourse.train import accuracy
 
@@ -112,7 +112,7 @@ def distillation(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | No
         row["teacher_acc"] = teacher_acc
         return [row]
     if not hasattr(distill, "transfer_labels"):
-        raise RuntimeError("sizes name a labelled count but tlcourse.methods.distill has no transfer_labels(); "
+        raise RuntimeError("sizes name a labelled count but tlcourse.lessons.distillation has no transfer_labels(); "
                            "update tlcourse or drop 'labelled' from the sizes")
     epochs_alone = epochs * len(x_train) // labelled  # the same number of optimizer steps on fewer images
     hint_epochs = epochs // 2

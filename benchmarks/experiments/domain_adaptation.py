@@ -12,7 +12,7 @@ NOTEBOOK = "05"
 
 def domain_adaptation(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | None = None) -> list[dict]:
     """DANN and CORAL vs source-only on MNIST→digits (target labels unused), plus the labelled-target oracle."""
-    from tlcourse.methods.adapt import (load_domain_pair, target_accuracy, train_dann, train_matching, train_oracle,
+    from tlcourse.lessons.domain_adaptation import (load_domain_pair, target_accuracy, train_dann, train_matching, train_oracle,
                                 train_source_only)
 
     s = merged_sizes("05", sizes)

@@ -47,7 +47,7 @@ def fine_tune_variants(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any
     from tlcourse.backbones import load_backbone, load_imagenet_classifier
     from tlcourse.data import load_fashion_mnist
     from tlcourse.features import extract_features
-    from tlcourse.finetune import (body_blocks, keep_bn_eval, set_trainable, stage_schedule, train_head_on_features,
+    from tlcourse.lessons.fine_tuning import (body_blocks, keep_bn_eval, set_trainable, stage_schedule, train_head_on_features,
                            train_schedule, with_input_transform)
     from tlcourse.models import SmallCNN
 

@@ -33,7 +33,7 @@ def nlp_transfer(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | No
                  finetune_budget: int | None = None) -> list[dict]:
     """Frozen MiniLM + logistic regression, and fine-tuned MiniLM, each vs TF-IDF on the same labelled reviews."""
     from tlcourse.data import load_rotten_tomatoes, stratified_indices
-    from tlcourse.nlp import finetune, linear_probe, predict_texts, sentence_embeddings, tfidf_baseline
+    from tlcourse.lessons.nlp_transfer import finetune, linear_probe, predict_texts, sentence_embeddings, tfidf_baseline
     from tlcourse.text import load_text_encoder
 
     s = merged_sizes("03", sizes)

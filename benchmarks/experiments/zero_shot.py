@@ -34,16 +34,17 @@ def zero_shot(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | None 
     from tlcourse.backbones import load_backbone
     from tlcourse.data import FASHION_CLASSES, load_fashion_mnist, load_rotten_tomatoes, stratified_indices
     from tlcourse.features import extract_features, standardize
-    from tlcourse.methods import zeroshot as zs
+    from tlcourse.lessons import zero_shot as zs
+    from tlcourse.text import embed_texts
 
     s = merged_sizes("06", sizes, extra=("unseen",))
     t0 = time.perf_counter()
     test, val = load_rotten_tomatoes("test", n=s["text_test"]), load_rotten_tomatoes("val", n=s["text_val"])
-    test_emb, val_emb = zs.embed_texts(test.texts), zs.embed_texts(val.texts)
-    val_acc = {name: float((_cosine_predict(val_emb, zs.embed_texts(list(p))).numpy() == val.labels).mean())
+    test_emb, val_emb = embed_texts(test.texts), embed_texts(val.texts)
+    val_acc = {name: float((_cosine_predict(val_emb, embed_texts(list(p))).numpy() == val.labels).mean())
                for name, p in zs.SENTIMENT_PHRASINGS.items()}
     best = max(val_acc, key=val_acc.get)
-    text_acc = float((_cosine_predict(test_emb, zs.embed_texts(list(zs.SENTIMENT_PHRASINGS[best]))).numpy()
+    text_acc = float((_cosine_predict(test_emb, embed_texts(list(zs.SENTIMENT_PHRASINGS[best]))).numpy()
                       == test.labels).mean())
     out = [comparison("zero-shot vs chance", f"Rotten Tomatoes, {len(test)} reviews, 0 labels (phrasing chosen on "
                       f"validation: {best!r})", "chance", "MiniLM text zero-shot", [0.5], [text_acc],
@@ -59,7 +60,7 @@ def zero_shot(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | None 
     test_x, test_y = extract_features(backbone, test_set, progress=False)
     keep = torch.isin(train_y, torch.tensor(seen))
     seen_x, test_x = standardize(train_x[keep], test_x)
-    label_emb = zs.embed_texts(list(zs.FASHION_DESCRIPTIONS))
+    label_emb = embed_texts(list(zs.FASHION_DESCRIPTIONS))
     unseen_t = torch.tensor(unseen)
     mask = torch.isin(test_y, unseen_t)
     accs = []

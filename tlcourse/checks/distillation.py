@@ -260,7 +260,7 @@ q1 = Question(
 
 q2 = Question(
     "q2", "the student's training step", ["distill_step"], _eval_step,
-    twins=("tlcourse.methods.distill._hint_step",),
+    twins=("tlcourse.lessons.distillation._hint_step",),
     hints=["The step trains the student only; the teacher's logits are already cached and are just a target.",
            "Put the student in training mode, clear old gradients, run the student on the images, and give the "
            "student's logits, the teacher's logits and the labels to `loss_fn`, in that order.",

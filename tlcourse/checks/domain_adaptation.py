@@ -338,7 +338,7 @@ q2 = Question(
 q3 = Question(
     "q3", "one DANN training step", ["dann_step"], _eval_step,
     twins=("tlcourse.methods.adapt.DomainAdversarialLoss",
-           "tlcourse.methods.adapt._default_dann_step",
+           "tlcourse.lessons.domain_adaptation._default_dann_step",
            "tlcourse.methods.adapt._ReverseGrad",
            "tlcourse.methods.adapt.GradientReverseLayer"),
     hints=["One step has two losses: classification on the labelled source batch, and domain "

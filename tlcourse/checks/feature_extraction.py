@@ -158,7 +158,7 @@ def _eval_head(make_head, train_head) -> None:
 
 q1 = Question(
     "q1", "freeze a backbone", ["freeze_backbone"], _eval_freeze,
-    twins=("tlcourse.finetune.set_trainable",),
+    twins=("tlcourse.lessons.fine_tuning.set_trainable",),
     hints=["Two things make a network 'frozen': no parameter receives gradient updates, and no layer "
            "changes its behaviour or statistics while data flows through it.",
            "Every parameter tensor has its own `requires_grad` flag; loop over `model.parameters()`.",
@@ -178,7 +178,7 @@ q2 = Question(
 
 q3 = Question(
     "q3", "build and train the linear head", ["make_head", "train_head"], _eval_head,
-    twins=("tlcourse.methods.distill.train_linear_head", "tlcourse.finetune.train_head_on_features"),
+    twins=("tlcourse.lessons.distillation.train_linear_head", "tlcourse.lessons.fine_tuning.train_head_on_features"),
     hints=["The head is one linear layer from `feature_dim` to `num_classes`, outputting logits.",
            "Train it with an optimizer over the head's parameters only and `nn.CrossEntropyLoss`.",
            "Each step: forward, loss, `zero_grad()`, `backward()`, `step()`. A few hundred full-batch "

@@ -320,7 +320,7 @@ q2 = Question(
 
 q3 = Question(
     "q3", "unfreeze the last k blocks", ["unfreeze_last"], _eval_unfreeze,
-    twins=("tlcourse.finetune.set_trainable",),
+    twins=("tlcourse.lessons.fine_tuning.set_trainable",),
     hints=["Block i is trainable exactly when it is among the last k of the list; every other block is "
            "frozen, including the case k = 0.",
            "Loop over the blocks with their index and set each parameter's `requires_grad` by comparing "

@@ -284,7 +284,7 @@ def _eval_score(label_logprob) -> None:
 
 q1 = Question(
     "q1", "mean pooling with the attention mask", ["mean_pool"], _eval_pool,
-    twins=("tlcourse.nlp._masked_mean",),
+    twins=("tlcourse.text._masked_mean",),
     hints=["A sentence's embedding is the average of its real tokens' vectors; padding positions must not count.",
            "The attention mask is 1 for real tokens and 0 for padding. Give it a trailing dimension so it "
            "broadcasts against (batch, tokens, hidden), multiply, and sum over the token dimension.",
@@ -295,7 +295,7 @@ q1 = Question(
 
 q2 = Question(
     "q2", "a classification head on the encoder", ["SentimentClassifier"], _eval_classifier,
-    twins=("tlcourse.nlp._masked_mean",),
+    twins=("tlcourse.text._masked_mean",),
     hints=["Subclass nn.Module: keep the encoder as an attribute and add one new linear layer whose input "
            "size is the encoder's hidden size.",
            "Freezing or unfreezing is the `requires_grad` flag of every encoder parameter: set it to "
@@ -307,7 +307,7 @@ q2 = Question(
 
 q3 = Question(
     "q3", "label-word scoring with a causal LM", ["label_logprob"], _eval_score,
-    twins=("tlcourse.nlp.lm_label_scores",),
+    twins=("tlcourse.lessons.nlp_transfer.lm_label_scores",),
     hints=["Score = log P(label | prompt) = the sum, over the label's tokens, of the log-probability the "
            "model gives each token after the prompt and the label tokens before it.",
            "Tokenise prompt and label separately (no special tokens), concatenate the ids, and run the model "

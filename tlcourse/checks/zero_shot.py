@@ -412,7 +412,7 @@ q2 = Question(
 
 q3 = Question(
     "q3", "generalised zero-shot scores", ["gzsl_scores"], _eval_gzsl,
-    twins=("tlcourse.methods.zeroshot._per_class_accuracy",),
+    twins=("tlcourse.lessons.zero_shot._per_class_accuracy",),
     hints=["In generalised zero-shot learning the test images come from seen *and* unseen classes, and every "
            "class is a candidate; accuracy is reported for the two groups separately.",
            "For each class, take the fraction of its test images predicted as that class; average those "
