@@ -138,7 +138,7 @@ def test_q2_correct(answer):
 
 @pytest.mark.parametrize("answer, keyword", [
     (_variant(dim=384), "hidden size"),
-    (_variant(only_freeze=True), "not freeze_encoder"),
+    (_variant(only_freeze=True), "in both directions"),
     (_variant(attr_freeze=True), "requires_grad"),
     (_variant(freeze_all=True), "head is frozen"),
     (_variant(pool="cls"), "[CLS]"),

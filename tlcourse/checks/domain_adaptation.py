@@ -346,8 +346,8 @@ q3 = Question(
            "The domain classifier sees the features through your gradient reversal layer with the given "
            "lambda. Its targets are 1 for source and 0 for target; it outputs one logit per example, so "
            "use binary cross-entropy on logits (mind the (N, 1) shape).",
-           "Order: features, the two losses, `optimizer.zero_grad()`, `(cls_loss + domain_loss).backward()`, "
-           "`optimizer.step()`, then return both losses as floats in a dict."],
+           "Order: compute the features, then the two losses; clear the old gradients, backpropagate the sum "
+           "of the two losses once, update the weights, and return both losses as plain floats in a dict."],
     why="the whole of DANN is this step repeated with lambda rising from 0 to 1: the label classifier "
         "and the domain classifier are trained as usual, and the reversal layer turns the domain "
         "classifier's gradient into an adversarial signal for the features.")

@@ -154,7 +154,8 @@ def _eval_classifier(SentimentClassifier) -> None:
     if frozen:
         raise Wrong(f"with freeze_encoder=False, {len(frozen)} encoder tensors still have requires_grad=False "
                     "(this encoder was frozen by an earlier experiment). Set every encoder parameter's "
-                    "`requires_grad` to `not freeze_encoder`, so the flag works both ways.")
+                    "`requires_grad` from the flag in both directions: trainable exactly when the encoder is not "
+                    "to be frozen.")
     ids, mask = _probe_tokens()
     model2.eval()
     with torch.no_grad():
@@ -298,8 +299,8 @@ q2 = Question(
     twins=("tlcourse.text._masked_mean",),
     hints=["Subclass nn.Module: keep the encoder as an attribute and add one new linear layer whose input "
            "size is the encoder's hidden size.",
-           "Freezing or unfreezing is the `requires_grad` flag of every encoder parameter: set it to "
-           "`not freeze_encoder`. The head always trains.",
+           "Freezing or unfreezing is the `requires_grad` flag of every encoder parameter: it must be the "
+           "opposite of `freeze_encoder`, whichever way the flag is set. The head always trains.",
            "`forward(input_ids, attention_mask)`: run the encoder with both, take `.last_hidden_state`, "
            "pool it with your `mean_pool` and the same mask, and return the head's raw logits."],
     why="one class covers both transfer recipes: frozen, it is a linear probe on sentence embeddings; "
