@@ -23,7 +23,7 @@ from torch.utils.data import TensorDataset
 from ..data import FASHION_CLASSES, load_fashion_mnist, load_mnist5k, stratified_indices
 from ..device import seed_everything
 from ..features import standardize
-from ..methods.distill import train_linear_head
+from .distillation import train_linear_head  # the course's full-batch linear probe
 from ..models import SmallCNN
 from ..train import accuracy, fit, make_loader
 
@@ -403,13 +403,14 @@ def forgetting_explorer(runs, interactive: bool | None = None):
     """Step through the epochs of task B and watch task A's accuracy under fine-tuning and progressive columns
     (and task B's for all three methods). A slider where a widget frontend exists; a static figure and table
     at a few epochs otherwise. Returns the widget or the figure."""
-    from ..widgets import _display, _html_table, _text_table, _use_widgets, figure_png
+    from ..tables import text_table
+    from ..widgets import _display, _html_table, _use_widgets, figure_png
 
     header = ["method", "task A", "task B"]
     n = len(runs[0]["progressive"]["B"])
     if not _use_widgets(interactive):
         for epoch in sorted({1, (n + 1) // 2, n}):
-            print(f"after {epoch} epoch(s) of task B (mean over {len(runs)} seeds)\n{_text_table(header, _epoch_rows(runs, epoch))}\n")
+            print(f"after {epoch} epoch(s) of task B (mean over {len(runs)} seeds)\n{text_table(header, _epoch_rows(runs, epoch))}\n")
         return _plot_continual(runs, None)
 
     import ipywidgets as widgets
