@@ -87,6 +87,10 @@ _SIZES = {
         "grading_throughput": dict(submissions=8),
         "07": dict(image_size=16, width=8, fine_per_class=20, steps=40, batch_size=32, lr=3e-3, seeds=3,
                    coarse_weights=(0.0, 0.3, 1.0, 3.0)),
+        "08": dict(image_size=20, width=8, pool="fashion-other", temperature=0.2, pretrain_epochs=5, batch_size=128,
+                   label_budgets=(10, 50, 200), seeds=3, finetune_steps=40,
+                   pnn_image_size=14, pnn_b_labels=10, pnn_hidden=(64, 64), pnn_adapter_dim=16, pnn_a_epochs=4,
+                   pnn_b_epochs=6),
     },
     "full": {
         "01": dict(image_size=224, pool=10000, test=10000, label_budgets=(10, 50, 200, 1000), seeds=5,
@@ -111,6 +115,10 @@ _SIZES = {
         "grading_throughput": dict(submissions=40),
         "07": dict(image_size=28, width=16, fine_per_class=20, steps=600, batch_size=128, lr=3e-3, seeds=5,
                    coarse_weights=(0.0, 0.1, 0.3, 1.0, 3.0, 10.0)),
+        "08": dict(image_size=28, width=16, pool="fashion-other", temperature=0.2, pretrain_epochs=100, batch_size=256,
+                   label_budgets=(10, 50, 200, 1000), seeds=5, finetune_steps=600,
+                   pnn_image_size=28, pnn_b_labels=20, pnn_hidden=(256, 128), pnn_adapter_dim=32, pnn_a_epochs=10,
+                   pnn_b_epochs=20),
     },
 }
 
