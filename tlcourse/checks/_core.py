@@ -13,6 +13,7 @@ marked wrong whatever it returns (see :mod:`._twins`).
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -175,3 +176,13 @@ class QuestionSet:
         q = self[qid]
         v = q.verdict(*q._lookup(answers, depth=2))
         assert v.correct, str(v)
+
+
+def keep_rng(evaluate: Callable) -> Callable:
+    """Run a check without touching the notebook's global torch RNG (module constructors draw from it)."""
+    @functools.wraps(evaluate)
+    def wrapped(*answers):
+        import torch
+        with torch.random.fork_rng(devices=[]):
+            return evaluate(*answers)
+    return wrapped

@@ -13,7 +13,6 @@ on CPU and GPU.
 from __future__ import annotations
 
 import copy
-import functools
 
 import torch
 import torch.nn.functional as F
@@ -21,17 +20,10 @@ from torch import nn
 
 from . import _expected
 from ._core import NotAttempted, Question, QuestionSet, Wrong
+from ._core import keep_rng as _keep_rng
 
 _TOPIC = "domain_adaptation"
 
-
-def _keep_rng(evaluate):
-    """Run a check without touching the notebook's global torch RNG (module constructors draw from it)."""
-    @functools.wraps(evaluate)
-    def wrapped(*answers):
-        with torch.random.fork_rng(devices=[]):
-            return evaluate(*answers)
-    return wrapped
 
 
 def _close(a, b, tol: float = 1e-5) -> bool:

@@ -9,24 +9,16 @@ the values that each typical mistake gives on the same inputs.
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 from torch import nn
 
 from ._core import Question, QuestionSet, Wrong
+from ._core import keep_rng as _keep_rng
 
 MISSING = -1
 
-
-def _keep_rng(evaluate):
-    """Run a check without touching the notebook's global torch RNG (module constructors draw from it)."""
-    @functools.wraps(evaluate)
-    def wrapped(*answers):
-        with torch.random.fork_rng(devices=[]):
-            return evaluate(*answers)
-    return wrapped
 
 
 def _num(x) -> float:

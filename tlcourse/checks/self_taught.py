@@ -10,20 +10,12 @@ these numbers still match it. No reference implementation ships in the package.
 """
 from __future__ import annotations
 
-import functools
 
 import torch
 
 from ._core import NotAttempted, Question, QuestionSet, Wrong
+from ._core import keep_rng as _keep_rng
 
-
-def _keep_rng(evaluate):
-    """Run a check without touching the notebook's global torch RNG."""
-    @functools.wraps(evaluate)
-    def wrapped(*answers):
-        with torch.random.fork_rng(devices=[]):
-            return evaluate(*answers)
-    return wrapped
 
 
 # ---------------------------------------------------------------- q1: NT-Xent
