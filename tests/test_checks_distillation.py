@@ -177,20 +177,8 @@ def test_grade_raises_with_the_message():
 
 # ---------------------------------------------------------------- delegation to the library's own version
 
-def _library(question, name: str):
-    """The library twin called ``name`` that ``question`` declares, wherever it lives in tlcourse now."""
-    from tlcourse.checks import _twins
-
-    found = [obj for twin in question.twins for obj in _twins.resolve(twin) if obj.__name__ == name]
-    assert found, f"{question.qid} declares no library twin named {name}"
-    return found[0]
-
-
-def _assert_loses_points(question, *answers):
-    v = question.verdict(*answers)
-    assert v.status == "wrong" and "write it yourself" in v.message.lower(), v.message
-    with pytest.raises(AssertionError, match="calls tlcourse's own"):
-        question.grade(*answers)
+from delegation import assert_loses_points as _assert_loses_points  # noqa: E402
+from delegation import library as _library  # noqa: E402
 
 
 def test_q2_delegating_to_the_library_step_loses_its_points():
