@@ -181,3 +181,27 @@ def test_without_bubblewrap_grading_goes_on_and_says_so_loudly(tmp_path, monkeyp
     assert "WARNING: kernels ran WITHOUT confinement (bubblewrap (bwrap) is not installed)" in summary(rows)
     with open(tmp_path / "out" / "grades.csv") as fh:
         assert next(csv.DictReader(fh))["reason"].startswith("UNCONFINED")
+
+
+def test_a_cold_cache_is_usable_and_stays_unchanged(tmp_path, monkeypatch):
+    """TORCH_HOME not yet created (a fresh machine): a kernel that seeds it, as load_backbone does, works;
+    what it writes lands in the sandbox's tmpfs, not in the grader's cache."""
+    from tlcourse.grading import grade
+    from tlcourse.grading.grade import Limits
+
+    if not _confined():
+        pytest.skip("bubblewrap cannot confine kernels here (see probe_bwrap)")
+    cold = tmp_path / "cold"
+    monkeypatch.setenv("TORCH_HOME", str(cold / "torch"))
+    monkeypatch.setenv("TLCOURSE_CACHE", str(cold / "tlcourse"))
+    seed = ("import os, pathlib\n"
+            "d = pathlib.Path(os.environ['TORCH_HOME']) / 'hub' / 'checkpoints'\n"
+            "d.mkdir(parents=True, exist_ok=True)\n"
+            "(d / 'weights.pth').write_bytes(b'seeded')\n"
+            "print('SEEDED', (d / 'weights.pth').read_bytes())")
+    fc.write(fc.insert_after(fc.right(A), "q1_add", seed), tmp_path / "subs", "cold", A)
+    (row,) = grade(tmp_path / "subs", out=tmp_path / "out", root=fc.ROOT, limits=Limits(cell_timeout=30))
+    assert {q: row.by_question[q] for q in FULL} == FULL, row.reason  # (the probe's os.environ is flagged for review)
+    text = _text(tmp_path / "out", "cold")
+    assert "SEEDED b'seeded'" in text and '"output_type": "error"' not in text, text[:2000]
+    assert not list((cold / "torch").rglob("weights.pth")), "the kernel wrote into the grader's cache"

@@ -455,8 +455,10 @@ def bwrap_argv(spec: dict, cmd: list[str], drop: bool = True) -> list[str]:
         if os.path.exists(path):
             args += ["--ro-bind", path, path]
     for path in spec["cache"]:
-        if os.path.isdir(path):
-            args += _cache_binds(path, spec["size_mb"])
+        # a cache that does not exist yet (a cold TORCH_HOME) would be an unmounted, root-owned path the
+        # kernel's uid cannot create: make it, so the kernel gets the usual tmpfs over it
+        os.makedirs(path, exist_ok=True)
+        args += _cache_binds(path, spec["size_mb"])
     for path in spec["tmpfs"]:
         args += ["--perms", "1777", "--size", size, "--tmpfs", path]
     for path in spec["files"]:  # read-only files placed inside the tmpfs folders above (the font cache)
