@@ -46,3 +46,12 @@ def test_methods_docstrings_give_the_paper_and_an_example():
                 doc = ast.get_docstring(node) or ""
                 assert any(year in doc for year in ("19", "20")), f"{path.name}:{node.name} names no paper"
                 assert ">>>" in doc or "Usage::" in doc, f"{path.name}:{node.name} has no example"
+
+
+def test_no_lesson_imports_another_lesson():
+    """A lesson's helpers are used by its notebook only; what two notebooks share lives outside lessons/."""
+    for path in (PKG / "lessons").glob("*.py"):
+        others = {m for m in _imports(path) if m.startswith("tlcourse.lessons.")} - {f"tlcourse.lessons.{path.stem}"}
+        bad = sorted(m for m in others if m.split(".")[2] != path.stem)
+        assert not bad, (f"lessons/{path.name} imports {bad}: move what both notebooks use to a shared module "
+                         "(e.g. tlcourse.domains, tlcourse.train) instead")

@@ -18,7 +18,8 @@ from torch.utils.data import TensorDataset
 
 from tlcourse.data import TextDataset
 from tlcourse.device import pick_device
-from tlcourse.lessons import distillation, domain_adaptation, fine_tuning, nlp_transfer, zero_shot
+from tlcourse.lessons import (classical_transfer, distillation, domain_adaptation, fine_tuning, nlp_transfer,
+                              self_taught, zero_shot)
 from tlcourse.models import SmallCNN
 from tlcourse.train import fit, make_loader, run_steps
 
@@ -105,7 +106,7 @@ def test_domain_adaptation_loops_train_on_the_chosen_device(moved, train):
 
 def test_distillation_loops_train_on_the_chosen_device(moved):
     x, y = torch.rand(32, 1, 8, 8), torch.randint(0, 3, (32,))
-    distillation.train_linear_head(torch.randn(32, 5), y, 3, steps=2)
+    distillation.train_linear_head(torch.randn(32, 5), y, 3, steps=2)  # notebook 04 calls it by this name
     _assert_on_chosen(moved)
     moved.update(modules=0, tensors=0)
     distillation.train_student(SmallCNN(3, width=4), x, y, torch.zeros(32, 3), _ce_step, _ce, epochs=1,
@@ -179,3 +180,37 @@ def test_nlp_finetune_trains_on_the_chosen_device(moved):
     data = TextDataset(["good film", "great fun", "dull", "awful mess"], np.array([1, 1, 0, 0]), name="tiny")
     nlp_transfer.finetune(_BagOfIds(), _ByteTokenizer(), data, steps=2, batch_size=2, max_length=8, log_every=1)
     _assert_on_chosen(moved)
+
+
+def _nt_xent(z1, z2, temperature):
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    sim = (z @ z.T / temperature).fill_diagonal_(float("-inf"))
+    n = len(z1)
+    return F.cross_entropy(sim, torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(sim.device))
+
+
+def test_self_taught_loops_train_on_the_chosen_device(moved):
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(24, 1, 12, 12, generator=g), torch.arange(24) % 3
+    encoder, _ = self_taught.pretrain_contrastive(x, _nt_xent, 0.5, epochs=1, width=2, batch_size=8)
+    _assert_on_chosen(moved)
+    moved.update(modules=0, tensors=0)
+    self_taught.probe_accuracy(torch.randn(24, 5), y, torch.randn(12, 5), y[:12])
+    _assert_on_chosen(moved)
+    moved.update(modules=0, tensors=0)
+    data = self_taught.SelfTaughtData(x, x, y, x[:12], y[:12], ("a", "b", "c"), "tiny")
+    self_taught.fine_tune_accuracy(encoder, data, np.arange(12), steps=2, batch_size=6)
+    _assert_on_chosen(moved)
+    moved.update(modules=0, tensors=0)
+    column = nn.Sequential(nn.Flatten(), nn.Linear(144, 3))
+    self_taught.train_epochs(column, x, y, epochs=1, seed=0, batch_size=8)
+    _assert_on_chosen(moved)
+
+
+@pytest.mark.parametrize("align", ["none", "coral", "dann"])
+def test_classical_transfer_head_trains_on_the_chosen_device(moved, align):
+    rng = np.random.default_rng(0)
+    xs, ys, xt = rng.normal(size=(40, 6)), rng.integers(0, 3, 40), rng.normal(size=(30, 6))
+    head = classical_transfer.train_head(xs, ys, xt, align=align, steps=3, batch_size=8)
+    _assert_on_chosen(moved)
+    assert 0.0 <= classical_transfer.head_accuracy(head, xs, ys) <= 1.0

@@ -7,8 +7,8 @@ clear error when the model's output does not fit the targets.
 
 ``run_steps`` is the step-runner under ``fit``: device placement of every
 batch, autocast and progress. Loops that need their own step (a DANN step, a
-distillation step a student writes, full-batch training of a head) call it
-directly, so the device that :func:`~tlcourse.device.pick_device` chooses and
+distillation step a student writes, full-batch training of a head, :func:`train_linear_head`) call
+it directly, so the device that :func:`~tlcourse.device.pick_device` chooses and
 mixed precision reach every notebook.
 """
 from __future__ import annotations
@@ -22,11 +22,12 @@ from typing import Any, Callable, Iterable
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from ._io import atomic_open
-from .device import autocast, make_grad_scaler, pick_device
+from .device import autocast, make_grad_scaler, pick_device, seed_everything
 
 
 class TargetMismatchError(ValueError):
@@ -201,6 +202,29 @@ def run_steps(step: Callable[[Any], Any], batches: Iterable, *, device: torch.de
         if progress and isinstance(out, (float, int)):
             bar.set_postfix(loss=f"{float(out):.4f}")
     return outputs
+
+
+def train_linear_head(features: torch.Tensor, labels: torch.Tensor, num_classes: int, *, steps: int = 300,
+                      lr: float = 1e-2, weight_decay: float = 1e-3, seed: int = 0,
+                      device: torch.device | str | None = None) -> nn.Linear:
+    """A linear head trained full-batch with AdamW and cross-entropy on cached features (notebook 01's probe, reused by notebooks 04 and 08).
+
+    Trains on ``device`` (default :func:`~tlcourse.device.pick_device`); returns the head on the CPU.
+    """
+    device = pick_device(device)
+    seed_everything(seed)
+    head = nn.Linear(features.shape[1], num_classes).to(device)
+    features, labels = features.to(device), labels.to(device)
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    head.train()
+
+    def step(_):
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(head(features), labels).backward()
+        opt.step()
+
+    run_steps(step, range(steps), device=device)
+    return head.cpu().eval()
 
 
 @torch.no_grad()

@@ -24,7 +24,7 @@ def label_efficiency(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] 
     from tlcourse.backbones import load_backbone
     from tlcourse.data import load_fashion_mnist, stratified_indices
     from tlcourse.features import extract_features, standardize
-    from tlcourse.lessons.distillation import train_linear_head
+    from tlcourse.train import train_linear_head
     from tlcourse.models import SmallCNN
     from tlcourse.train import accuracy, fit, make_loader
 

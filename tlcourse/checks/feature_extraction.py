@@ -178,7 +178,7 @@ q2 = Question(
 
 q3 = Question(
     "q3", "build and train the linear head", ["make_head", "train_head"], _eval_head,
-    twins=("tlcourse.lessons.distillation.train_linear_head", "tlcourse.lessons.fine_tuning.train_head_on_features"),
+    twins=("tlcourse.train.train_linear_head", "tlcourse.lessons.fine_tuning.train_head_on_features"),
     hints=["The head is one linear layer from `feature_dim` to `num_classes`, outputting logits.",
            "Train it with an optimizer over the head's parameters only and `nn.CrossEntropyLoss`.",
            "Each step: forward, loss, `zero_grad()`, `backward()`, `step()`. A few hundred full-batch "

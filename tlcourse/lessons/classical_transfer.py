@@ -12,7 +12,6 @@ adaptation, CORAL and DANN on the same features, and formats the results.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -20,8 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..device import pick_device
+from ..domains import load_domain_pair  # notebook 05's MNIST -> digits pair: the same shift
 from ..methods.adapt import CorrelationAlignmentLoss, DomainAdversarialLoss, DomainClassifier, dann_lambda
-from .domain_adaptation import load_domain_pair  # notebook 05's MNIST -> digits pair: the same shift
+from ..train import run_steps
 
 
 @dataclass
@@ -126,7 +126,8 @@ def _train_head(source_x, source_y, target_x, align, trade_off, steps, batch_siz
     opt = torch.optim.Adam(params, lr=lr, weight_decay=1e-4)
     g = torch.Generator().manual_seed(seed)
     head.train()
-    for step in range(steps):
+
+    def one_step(step: int) -> float:
         idx = torch.randint(len(ys), (batch_size,), generator=g).to(device)
         if extra is None:
             loss = F.cross_entropy(head(xs[idx]), ys[idx])
@@ -140,6 +141,9 @@ def _train_head(source_x, source_y, target_x, align, trade_off, steps, batch_siz
         opt.zero_grad()
         loss.backward()
         opt.step()
+        return loss.item()
+
+    run_steps(one_step, range(steps), device=device)
     return head.eval()
 
 

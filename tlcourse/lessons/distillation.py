@@ -6,8 +6,8 @@ own ``step_fn`` and ``loss_fn``. This module holds what is plumbing:
 
 - :class:`Teacher`: input transform + frozen backbone + linear head, as one
   module that takes course images, for latency and size measurements;
-- :func:`train_linear_head` and :func:`head_logits`: the teacher's head on
-  cached features, and its logits computed once (the "logit cache");
+- :func:`head_logits`: the teacher's logits computed once (the "logit
+  cache"); its head is trained by :func:`tlcourse.train.train_linear_head`;
 - :func:`transfer_labels`: hard targets for a partly labelled transfer set
   (true labels where known, the teacher's top class elsewhere);
 - :func:`train_student`: the mini-batch loop over in-memory tensors;
@@ -41,7 +41,7 @@ from ..device import pick_device, seed_everything
 from ..features import standardize
 from ..methods.distill import HintLoss
 from ..tables import mean_std, results_table
-from ..train import run_steps
+from ..train import run_steps, train_linear_head  # noqa: F401 (the notebook calls distill.train_linear_head)
 from ..widgets import widget_frontend
 
 
@@ -74,29 +74,6 @@ class Teacher(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(self.transform(x)))
-
-
-def train_linear_head(features: torch.Tensor, labels: torch.Tensor, num_classes: int, *, steps: int = 300,
-                      lr: float = 1e-2, weight_decay: float = 1e-3, seed: int = 0,
-                      device: torch.device | str | None = None) -> nn.Linear:
-    """A linear head trained full-batch with AdamW and cross-entropy on cached features (notebook 01's probe).
-
-    Trains on ``device`` (default :func:`~tlcourse.device.pick_device`); returns the head on the CPU.
-    """
-    device = pick_device(device)
-    seed_everything(seed)
-    head = nn.Linear(features.shape[1], num_classes).to(device)
-    features, labels = features.to(device), labels.to(device)
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-    head.train()
-
-    def step(_):
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(head(features), labels).backward()
-        opt.step()
-
-    run_steps(step, range(steps), device=device)
-    return head.cpu().eval()
 
 
 @torch.no_grad()

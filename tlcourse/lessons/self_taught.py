@@ -23,9 +23,8 @@ from torch.utils.data import TensorDataset
 from ..data import FASHION_CLASSES, load_fashion_mnist, load_mnist5k, stratified_indices
 from ..device import seed_everything
 from ..features import standardize
-from .distillation import train_linear_head  # the course's full-batch linear probe
 from ..models import SmallCNN
-from ..train import accuracy, fit, make_loader
+from ..train import accuracy, fit, make_loader, train_linear_head
 
 TARGET_CLASSES = (0, 1, 2, 3, 4)  # T-shirt/top, Trouser, Pullover, Dress, Coat: the labelled task
 POOL_CLASSES = (5, 6, 7, 8, 9)    # Sandal, Shirt, Sneaker, Bag, Ankle boot: unlabelled, other classes
