@@ -186,3 +186,17 @@ def keep_rng(evaluate: Callable) -> Callable:
         with torch.random.fork_rng(devices=[]):
             return evaluate(*answers)
     return wrapped
+
+
+def require_scalar_tensor(out, name: str, why: str, scalar_is: str):
+    """``out`` if it is a one-element torch tensor, else :class:`Wrong` naming what came back.
+
+    ``why`` says what the caller does with it ("it can be backpropagated"), ``scalar_is``
+    what the one number should be ("the mean loss over all 2N anchors").
+    """
+    import torch
+    if not isinstance(out, torch.Tensor):
+        raise Wrong(f"`{name}` returned {type(out).__name__}; return a scalar torch tensor ({why}).")
+    if out.numel() != 1:
+        raise Wrong(f"`{name}` returned a tensor of shape {tuple(out.shape)}; it must be a scalar: {scalar_is}.")
+    return out

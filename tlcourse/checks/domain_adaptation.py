@@ -21,6 +21,7 @@ from torch import nn
 from . import _expected
 from ._core import NotAttempted, Question, QuestionSet, Wrong
 from ._core import keep_rng as _keep_rng
+from ._core import require_scalar_tensor as _require_scalar_tensor
 
 _TOPIC = "domain_adaptation"
 
@@ -125,12 +126,9 @@ def _eval_coral(coral_loss) -> None:
     n_t = len(f_t0)
     f_s, f_t = f_s0.clone().requires_grad_(True), f_t0.clone().requires_grad_(True)
     out = coral_loss(f_s, f_t)
-    if not isinstance(out, torch.Tensor):
-        raise Wrong(f"`coral_loss` returned {type(out).__name__}; return a scalar torch tensor so that it can "
-                    "be added to the classification loss and backpropagated.")
-    if out.numel() != 1:
-        raise Wrong(f"`coral_loss` returned a tensor of shape {tuple(out.shape)}; it must be a scalar: sum the "
-                    "squared differences of the two covariance matrices.")
+    _require_scalar_tensor(out, "coral_loss",
+                           "so that it can be added to the classification loss and backpropagated",
+                           "sum the squared differences of the two covariance matrices")
     if not torch.equal(f_s.detach(), f_s0) or not torch.equal(f_t.detach(), f_t0):
         raise Wrong("`coral_loss` changed the features passed in (an in-place operation such as `-=`); "
                     "centre a copy instead.")

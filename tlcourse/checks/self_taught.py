@@ -15,6 +15,7 @@ import torch
 
 from ._core import NotAttempted, Question, QuestionSet, Wrong
 from ._core import keep_rng as _keep_rng
+from ._core import require_scalar_tensor as _require_scalar_tensor
 
 
 
@@ -65,12 +66,8 @@ NTXENT_MISTAKES = {
 
 
 def _value(out) -> float:
-    if not isinstance(out, torch.Tensor):
-        raise Wrong(f"`nt_xent` returned {type(out).__name__}; return a scalar torch tensor (the pretraining "
-                    "loop calls `.backward()` on it).")
-    if out.numel() != 1:
-        raise Wrong(f"`nt_xent` returned a tensor of shape {tuple(out.shape)}; it must be a scalar: the mean "
-                    "loss over all 2N anchors.")
+    _require_scalar_tensor(out, "nt_xent", "the pretraining loop calls `.backward()` on it",
+                           "the mean loss over all 2N anchors")
     return float(out.detach().double().reshape(()))
 
 

@@ -48,6 +48,18 @@ def load_config(root: pathlib.Path, **overrides):
     return cfg
 
 
+def course_directories(root: pathlib.Path, work: pathlib.Path) -> dict[str, str]:
+    """nbgrader's overrides that read solutions from ``root`` and keep every other folder under ``work``."""
+    return {
+        "CourseDirectory.source_directory": str(root / "solutions"),
+        "CourseDirectory.release_directory": str(work / "release"),
+        "CourseDirectory.submitted_directory": str(work / "submitted"),
+        "CourseDirectory.autograded_directory": str(work / "autograded"),
+        "CourseDirectory.feedback_directory": str(work / "feedback"),
+        "CourseDirectory.db_url": f"sqlite:///{work}/gradebook.db",
+    }
+
+
 def make_api(cfg):
     import logging
 

@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass
 
 from .._io import atomic_open
-from .config import grading_environment, load_config, make_api, repo_root
+from .config import course_directories, grading_environment, load_config, make_api, repo_root
 from .progress import GradingProgress
 from .gradebook import commit_failure, commit_graded, fill_scores, remove_foreign_objects
 from .intake import Job, count_code_cells, discover, prepare_submission, refuse, source_notebooks, trusted_imports
@@ -142,14 +142,7 @@ def _grade_locked(submissions, out, root, only, workers, limits, regrade) -> lis
     backup_gradebook(out)
     for thing in remove_foreign_objects(out / "gradebook.db"):
         log.warning("removed %s from %s: the grader did not create it", thing, out / "gradebook.db")
-    cfg = load_config(root, **{
-        "CourseDirectory.source_directory": str(root / "solutions"),
-        "CourseDirectory.release_directory": str(out / "release"),
-        "CourseDirectory.submitted_directory": str(out / "submitted"),
-        "CourseDirectory.autograded_directory": str(out / "autograded"),
-        "CourseDirectory.feedback_directory": str(out / "feedback"),
-        "CourseDirectory.db_url": f"sqlite:///{out}/gradebook.db",
-    })
+    cfg = load_config(root, **course_directories(root, out))
     if limits.cell_timeout is None:
         limits.cell_timeout = int(cfg.Execute.get("timeout", 600))
     jobs, rows = discover(submissions, root, only)

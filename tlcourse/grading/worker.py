@@ -106,17 +106,11 @@ def _config(job: dict, scratch: pathlib.Path):
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
                                         SaveAutoGrades)
 
-    from .config import load_config
+    from .config import course_directories, load_config
     from .execute import GuardedExecute
 
     root = pathlib.Path(job["root"])
-    cfg = load_config(root, **{
-        "CourseDirectory.source_directory": str(root / "solutions"),
-        "CourseDirectory.submitted_directory": str(scratch / "submitted"),
-        "CourseDirectory.autograded_directory": str(scratch / "autograded"),
-        "CourseDirectory.feedback_directory": str(scratch / "feedback"),
-        "CourseDirectory.release_directory": str(scratch / "release"),
-        "CourseDirectory.db_url": f"sqlite:///{scratch}/gradebook.db",
+    cfg = load_config(root, **course_directories(root, scratch), **{
         "Execute.timeout": job["cell_timeout"],
         "Execute.interrupt_on_timeout": True,
         "GuardedExecute.trusted_imports": job["trusted_imports"],
