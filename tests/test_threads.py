@@ -87,3 +87,27 @@ def test_a_bad_thread_count_says_what_to_do(monkeypatch, restore_threads):
 def test_this_machine_has_no_quota_below_its_cores():
     """The real files: whatever they say, the answer is a usable core count."""
     assert 1 <= device.available_cpus() <= len(os.sched_getaffinity(0))
+
+
+def test_one_thread_runs_small_cpu_work_on_one_thread_and_restores(monkeypatch, restore_threads):
+    monkeypatch.delenv("TLCOURSE_DEVICE", raising=False)
+    torch.set_num_threads(2)
+    with device.one_thread():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2
+
+    @device.one_thread()
+    def small_job():
+        return torch.get_num_threads()
+
+    assert small_job() == 1 and torch.get_num_threads() == 2
+    with pytest.raises(RuntimeError), device.one_thread():
+        raise RuntimeError("a failing step")
+    assert torch.get_num_threads() == 2, "an error inside must not leave torch on one thread"
+
+
+def test_one_thread_leaves_a_gpu_run_alone(monkeypatch, restore_threads):
+    torch.set_num_threads(2)
+    monkeypatch.setattr(device, "pick_device", lambda prefer=None: torch.device("cuda"))
+    with device.one_thread():
+        assert torch.get_num_threads() == 2

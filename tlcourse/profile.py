@@ -86,7 +86,7 @@ _SIZES = {
         "fit_overhead": dict(train=2000),
         "grading_throughput": dict(submissions=8),
         "08": dict(image_size=20, width=8, pool="fashion-other", temperature=0.2, pretrain_epochs=5, batch_size=128,
-                   label_budgets=(10, 50, 200), seeds=3, finetune_steps=40,
+                   label_budgets=(10, 50, 200), seeds=3, finetune_steps=120,
                    pnn_image_size=14, pnn_b_labels=10, pnn_hidden=(64, 64), pnn_adapter_dim=16, pnn_a_epochs=4,
                    pnn_b_epochs=6),
     },

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..device import pick_device
+from ..device import one_thread, pick_device
 from ..domains import load_domain_pair  # notebook 05's MNIST -> digits pair: the same shift
 from ..methods.adapt import CorrelationAlignmentLoss, DomainAdversarialLoss, DomainClassifier, dann_lambda
 from ..train import run_steps
@@ -102,13 +102,8 @@ def train_head(source_x, source_y, target_x=None, align: str = "none", trade_off
     if align != "none" and target_x is None:
         raise ValueError(f"align={align!r} needs target_x, the unlabelled target features")
     device = pick_device()
-    threads = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
+    with one_thread(device):
         return _train_head(source_x, source_y, target_x, align, trade_off, steps, batch_size, lr, seed, device)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train_head(source_x, source_y, target_x, align, trade_off, steps, batch_size, lr, seed, device) -> Head:

@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from ..data import FASHION_CLASSES, load_fashion_mnist, load_mnist5k, stratified_indices
-from ..device import seed_everything
+from ..device import one_thread, seed_everything
 from ..features import standardize
 from ..models import SmallCNN
 from ..train import accuracy, fit, make_loader, train_linear_head
@@ -136,6 +136,7 @@ class TwoViews(nn.Module):
         return torch.stack(z.chunk(2), dim=1)
 
 
+@one_thread()  # small networks: one CPU thread is several times faster (device.one_thread)
 def pretrain_contrastive(pool: torch.Tensor, loss: Callable, temperature: float, epochs: int, width: int = 8,
                          batch_size: int = 128, lr: float = 3e-3, seed: int = 0, progress: bool = False):
     """Self-supervised pretraining on ``pool`` with ``loss(z1, z2, temperature)`` (the student's NT-Xent).
@@ -183,6 +184,7 @@ PROBES = ("probe: pixels", "probe: random encoder", "probe: self-taught encoder"
 FINE_TUNES = ("fine-tune: from scratch", "fine-tune: self-taught init")
 
 
+@one_thread()  # small networks: one CPU thread is several times faster (device.one_thread)
 def probe_runs(data: SelfTaughtData, pretrained: nn.Module, budgets: Sequence[int], seeds: Sequence[int],
                width: int = 8) -> dict[str, dict[int, list[float]]]:
     """Linear probes on pixels, on a random (untrained) encoder and on the pretrained encoder, at every
@@ -201,6 +203,7 @@ def probe_runs(data: SelfTaughtData, pretrained: nn.Module, budgets: Sequence[in
     return results
 
 
+@one_thread()  # small networks: one CPU thread is several times faster (device.one_thread)
 def fine_tune_runs(data: SelfTaughtData, pretrained: nn.Module, budgets: Sequence[int], seeds: Sequence[int],
                    steps: int, width: int = 8) -> dict[str, dict[int, list[float]]]:
     """The whole network trained on the labelled draw for ``steps`` steps, from random weights or from the
@@ -301,6 +304,7 @@ def train_epochs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int
     return curves
 
 
+@one_thread()  # small networks: one CPU thread is several times faster (device.one_thread)
 def continual_runs(column_cls, tasks: TaskPair, hidden: Sequence[int], a_epochs: int, b_epochs: int,
                    seeds: Sequence[int], adapter_dim: int = 16) -> list[dict]:
     """Task A then task B, three ways, per seed, with the student's ``column_cls``:
