@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..backbones import count_parameters
-from ..device import pick_device, seed_everything
+from ..device import one_thread, pick_device, seed_everything
 from ..features import standardize
 from ..methods.distill import HintLoss
 from ..tables import mean_std, results_table
@@ -108,6 +108,7 @@ def transfer_labels(labels: torch.Tensor, teacher_logits: torch.Tensor, labelled
 StepFn = Callable[..., float]
 
 
+@one_thread()  # a small CNN: one CPU thread is many times faster under load (device.one_thread)
 def train_student(student: nn.Module, images: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor,
                   step_fn: StepFn, loss_fn: Callable, *, epochs: int = 6, batch_size: int = 64, lr: float = 3e-3,
                   weight_decay: float = 1e-4, seed: int = 0, device: torch.device | str | None = None) -> list[float]:
@@ -147,6 +148,7 @@ def train_student(student: nn.Module, images: torch.Tensor, labels: torch.Tensor
 
 # ---------------------------------------------------------------- feature-based distillation (FitNets)
 
+@one_thread()  # a small CNN: one CPU thread is many times faster under load (device.one_thread)
 def train_hint(guided: nn.Module, images: torch.Tensor, teacher_features: torch.Tensor, *, epochs: int = 2,
                batch_size: int = 64, lr: float = 3e-3, weight_decay: float = 1e-4, seed: int = 0,
                device: torch.device | str | None = None) -> list[float]:

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..device import pick_device
+from ..device import one_thread, pick_device
 from ..domains import DomainPair, load_domain_pair, load_raw_domains, preprocess  # noqa: F401 (the notebook's names)
 from ..methods.adapt import CorrelationAlignmentLoss, DomainAdversarialLoss, DomainClassifier, dann_lambda
 from ..models import SmallCNN
@@ -36,6 +36,7 @@ from ..train import run_steps
 
 # ---------------------------------------------------------------- data: tlcourse.domains
 
+@one_thread()  # a small CNN: one CPU thread is many times faster under load (device.one_thread)
 def pixel_baseline(pair: DomainPair, steps: int = 300, lr: float = 0.05, seed: int = 0,
                    device: torch.device | str | None = None) -> tuple[float, float]:
     """Multinomial logistic regression on the source pixels (full-batch Adam, in well under a second).
@@ -106,6 +107,7 @@ def _on(device: torch.device, *tensors: torch.Tensor | None):
     return tuple(None if t is None else t.to(device) for t in tensors)
 
 
+@one_thread()  # a small CNN: one CPU thread is many times faster under load (device.one_thread)
 def train_classifier(x: torch.Tensor, y: torch.Tensor, epochs: float = 8, seed: int = 0, batch_size: int = 128,
                      lr: float = 2e-3, weights: torch.Tensor | None = None, width: int = 16,
                      device: torch.device | str | None = None) -> SmallCNN:
@@ -172,6 +174,7 @@ def _param_groups(model: SmallCNN, extra: nn.Module | None, lr: float):
     return groups
 
 
+@one_thread()  # a small CNN: one CPU thread is many times faster under load (device.one_thread)
 def train_dann(pair: DomainPair, epochs: float = 8, seed: int = 0, batch_size: int = 128, step: Callable | None = None,
                lr: float = 2e-3, max_lambda: float = 1.0, gamma: float = 10.0, width: int = 16,
                log_every: int = 0, device: torch.device | str | None = None) -> tuple[SmallCNN, dict]:
@@ -213,6 +216,7 @@ def train_dann(pair: DomainPair, epochs: float = 8, seed: int = 0, batch_size: i
     return model.cpu().eval(), log
 
 
+@one_thread()  # a small CNN: one CPU thread is many times faster under load (device.one_thread)
 def train_matching(pair: DomainPair, loss_fn: Callable | None = None, trade_off: float = 1.0, epochs: float = 8,
                    seed: int = 0, batch_size: int = 128, lr: float = 2e-3, width: int = 16,
                    device: torch.device | str | None = None) -> tuple[SmallCNN, dict]:
