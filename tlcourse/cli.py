@@ -114,12 +114,22 @@ def cmd_release(args) -> int:
     return 0
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number; e.g. --deadline-factor 5")
+    return value
+
+
 def cmd_grade(args) -> int:
     """Exit 0 when every submission was graded or skipped, 1 when any failed, 2 when grading could not start."""
     from .grading import grade, summary
     from .grading.grade import GradingBusy, Limits
     limits = Limits(memory_mb=args.memory_mb, nproc=args.max_processes, cell_timeout=args.cell_timeout,
-                    cpus=args.cpus)
+                    cpus=args.cpus, deadline_factor=args.deadline_factor, submission_timeout=args.submission_timeout)
     try:
         rows = grade(args.submissions, out=args.out, only=args.assignment or None, workers=args.workers,
                      limits=limits, regrade=args.regrade)
@@ -200,6 +210,10 @@ def main(argv=None) -> int:
     g.add_argument("--max-processes", type=int, default=512, help="processes+threads per kernel (default 512)")
     g.add_argument("--cpus", type=float, default=None,
                    help="CPU cores per kernel, a cgroup quota (default: the machine's cores / workers)")
+    g.add_argument("--deadline-factor", type=_positive_float, default=10.0,
+                   help="a submission may run this many times the solution's own run time (default 10)")
+    g.add_argument("--submission-timeout", type=int, default=None,
+                   help="seconds of wall clock per submission, overriding --deadline-factor")
     g.set_defaults(func=cmd_grade)
     fb = sub.add_parser("feedback", help="feedback pages per submission and per class, after grading")
     fb.add_argument("out", nargs="?", default="grading", help="the folder `tlcourse grade` wrote (default grading)")

@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass
 
 from .._io import atomic_open
+from ..profile import RUNTIME_BUDGET_S
 from .config import course_directories, grading_environment, load_config, make_api, repo_root
 from .progress import GradingProgress
 from .gradebook import commit_failure, commit_graded, fill_scores, remove_foreign_objects
@@ -63,6 +64,7 @@ class Limits:
     max_output_bytes: int = 1_000_000
     file_size_mb: int = 2048  # a converted SmolLM2 (notebook 03, cold cache) is ~540 MB
     submission_timeout: int | None = None  # wall clock for a whole submission; default: see _deadline
+    deadline_factor: float = 10.0  # deadline: this many times the solution's run time (a busy machine is ~4x slower)
     max_notebook_mb: int = 20  # a submitted notebook larger than this is refused before it is read
     confine: bool = True  # bubblewrap around each kernel where it can run (False: only to show what it stops)
     disk_mb: int = 1024  # each of a confined kernel's writable folders (working folder, HOME, /tmp) is capped at this
@@ -84,15 +86,24 @@ def _default_cache_dirs() -> tuple[str, str, str]:
     return tuple(os.path.abspath(os.path.expanduser(p)) for p in (cache, torch_home, mpl))
 
 
-def _deadline(limits: Limits, code_cells: int) -> int:
-    """Wall clock for one submission: every cell at its timeout once, plus the replays of the restarts.
+def _deadline(limits: Limits, code_cells: int, assignment: str = "") -> int:
+    """Wall clock for one submission, in seconds.
 
-    A restart replays the cells before it (at most 3 restarts, execute.py), so a
-    submission that uses every restart may run its cells about four times over.
+    ``Limits.submission_timeout`` if set. Else ``deadline_factor`` times the solution's own run
+    time (the notebook's budget on the 2-core reference machine, ``profile.RUNTIME_BUDGET_S``,
+    found by the assignment's ``NN_`` prefix), plus two minutes to start a confined kernel,
+    so a student whose code is slower than the solution has room but a stalled submission
+    does not hold a worker for hours. Never more than the ceiling that per-cell timeouts
+    already impose: every cell at its timeout once, plus the replays of up to three
+    restarts (execute.py); an assignment with no known run time gets that ceiling.
     """
     if limits.submission_timeout:
         return limits.submission_timeout
-    return 4 * limits.cell_timeout * max(1, code_cells) + 60
+    ceiling = 4 * limits.cell_timeout * max(1, code_cells) + 60
+    solution_s = RUNTIME_BUDGET_S.get(assignment[:2]) if assignment[2:3] == "_" else None
+    if solution_s is None:
+        return ceiling
+    return min(ceiling, int(limits.deadline_factor * solution_s) + 120)
 
 
 # -- the parent ----------------------------------------------------------------------------------
@@ -204,7 +215,7 @@ def _grade_locked(submissions, out, root, only, workers, limits, regrade) -> lis
             "cell_timeout": limits.cell_timeout, "memory_mb": limits.memory_mb, "nproc": limits.nproc,
             "cpus": cpus, "max_output_bytes": limits.max_output_bytes, "file_size_mb": limits.file_size_mb,
             "guard": limits.guard, "cache_dir": cache_dir, "mpl_cache": mpl_cache, "torch_home": torch_home,
-            "threads": threads, "disk_mb": limits.disk_mb, "deadline_s": _deadline(limits, info["code_cells"])}))
+            "threads": threads, "disk_mb": limits.disk_mb, "deadline_s": _deadline(limits, info["code_cells"], job.assignment)}))
     # suspects of a grader crash first, one at a time, so a second crash names its culprit
     with GradingProgress(total=len(rows) + len(pending), already_done=len(rows)) as progress:
         rows += _run_workers([p for p in pending if p[0].suspect], out, cfg, 1, progress)
