@@ -1,11 +1,18 @@
 """Notebook 08's helpers: the data split, the augmentations, contrastive pretraining through fit, the probes."""
 from __future__ import annotations
 
+import copy
+import pathlib
+
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from tlcourse.lessons import self_taught as st
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _nt_xent(z1, z2, t):
@@ -125,8 +132,54 @@ def test_benchmark_rows_pair_seeds_for_progressive_networks():
 
     experiments, notebook, published = discover()
     assert notebook["self_taught"] == notebook["progressive"] == "08" and "self_taught" in published
-    tiny = dict(pnn_image_size=8, pnn_b_labels=4, pnn_hidden=(8, 8), pnn_adapter_dim=4, pnn_a_epochs=1, pnn_b_epochs=2)
+    tiny = dict(pnn_image_size=8, pnn_b_labels=4, pnn_hidden=(8, 8), pnn_adapter_dim=4, pnn_a_epochs=1, pnn_b_epochs=2,
+                pnn_ewc_strengths=(100,))
     rows = experiments["progressive"](seeds=(0, 1), sizes=tiny)
-    assert len(rows) == 3 and all(r["seeds"] == 2 and len(r["gains"]) == 2 for r in rows)
-    assert [r["baseline"] for r in rows] == ["fine-tune A→B", "fresh column (no laterals)", "fresh column (no laterals)"]
+    assert len(rows) == 5 and all(r["seeds"] == 2 and len(r["gains"]) == 2 for r in rows)
+    assert [r["baseline"] for r in rows] == ["fine-tune A→B", "fresh column (no laterals)", "fresh column (no laterals)",
+                                             "fine-tune A→B", "fine-tune A→B"]
+    assert [r["method"] for r in rows[3:]] == ["EWC (λ=100)"] * 2
     assert all(0 <= a <= 1 for r in rows for a in r["method_acc"] + r["baseline_acc"])
+
+
+def test_ewc_penalty_is_zero_at_the_anchor_and_pulls_back_in_proportion_to_the_fisher():
+    from tlcourse.methods.continual import ElasticWeightConsolidation
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    x, y = torch.randn(20, 4), torch.randint(0, 2, (20,))
+    ewc = ElasticWeightConsolidation(net, x, y, strength=4.0, skip=("2.",))
+    assert ewc.names == ["0.weight", "0.bias"]
+    assert float(ewc(net).detach()) == 0.0
+    # the Fisher is the mean of squared per-example gradients of log p(y|x), not the square of the mean gradient
+    grads = [torch.autograd.grad(F.log_softmax(net(x[i:i + 1]), 1)[0, y[i]], net[0].weight)[0] for i in range(20)]
+    fisher = torch.stack(grads).pow(2).mean(0)
+    assert torch.allclose(ewc.fisher_0, fisher, atol=1e-7)
+    assert not torch.allclose(fisher, torch.stack(grads).mean(0).pow(2))
+    moved = copy.deepcopy(net)
+    with torch.no_grad():
+        moved[0].weight.add_(0.5)
+        moved[2].weight.add_(9.0)  # skipped: a new head for task B is free
+    penalty = ewc(moved)
+    assert float(penalty) == pytest.approx(0.5 * 4.0 * float((fisher * 0.25).sum()), rel=1e-5)
+    penalty.backward()
+    assert torch.allclose(moved[0].weight.grad, 4.0 * fisher * 0.5, atol=1e-6)  # d/dθ = λ F (θ − θ*)
+    assert moved[2].weight.grad is None
+
+
+def test_continual_runs_measure_ewc_at_each_strength():
+    import sys
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from experiments.self_taught import _column_class
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(60, 1, 4, 4, generator=g)
+    y = torch.arange(60) % 5
+    tasks = st.TaskPair(x, y, x[:20], y[:20], x, y, x[:20], y[:20])
+    runs = st.continual_runs(_column_class(), tasks, (8, 8), 1, 2, (0,), adapter_dim=2,
+                             ewc_strengths=(0.0, 1e6), fisher_examples=30)
+    assert st.methods_of(runs) == ["progressive", "fresh column", "fine-tune", "EWC (λ=0)", "EWC (λ=1e+06)"]
+    r = runs[0]
+    assert r["EWC (λ=0)"] == r["fine-tune"], "EWC with λ = 0 is plain fine-tuning, step for step"
+    assert abs(r["EWC (λ=1e+06)"]["A"][-1] - r["a_before"]) <= abs(r["fine-tune"]["A"][-1] - r["a_before"])
+    assert "EWC (λ=1e+06)" in st.continual_table(runs)

@@ -94,7 +94,7 @@ _SIZES = {
         "08": dict(image_size=20, width=8, pool="fashion-other", temperature=0.2, pretrain_epochs=5, batch_size=128,
                    label_budgets=(10, 50, 200), seeds=3, finetune_steps=120,
                    pnn_image_size=14, pnn_b_labels=10, pnn_hidden=(64, 64), pnn_adapter_dim=16, pnn_a_epochs=4,
-                   pnn_b_epochs=6),
+                   pnn_b_epochs=6, pnn_ewc_strengths=(100, 1000, 10000)),
     },
     "full": {
         "01": dict(image_size=224, pool=10000, test=10000, label_budgets=(10, 50, 200, 1000), seeds=5,
@@ -120,7 +120,7 @@ _SIZES = {
         "08": dict(image_size=28, width=16, pool="fashion-other", temperature=0.2, pretrain_epochs=100, batch_size=256,
                    label_budgets=(10, 50, 200, 1000), seeds=5, finetune_steps=600,
                    pnn_image_size=28, pnn_b_labels=20, pnn_hidden=(256, 128), pnn_adapter_dim=32, pnn_a_epochs=10,
-                   pnn_b_epochs=20),
+                   pnn_b_epochs=20, pnn_ewc_strengths=(10, 100, 1000, 10000, 100000)),
     },
 }
 

@@ -104,7 +104,7 @@ def progressive(seeds, sizes) -> list[dict]:
     t0 = time.perf_counter()
     tasks = st.load_task_pair(sizes["pnn_image_size"], sizes["pnn_b_labels"])
     runs = st.continual_runs(_column_class(), tasks, sizes["pnn_hidden"], sizes["pnn_a_epochs"], sizes["pnn_b_epochs"],
-                             seeds, adapter_dim=sizes["pnn_adapter_dim"])
+                             seeds, adapter_dim=sizes["pnn_adapter_dim"], ewc_strengths=sizes["pnn_ewc_strengths"])
     seconds = time.perf_counter() - t0
     setting = f"MNIST-5k digits 0-4 then 5-9 ({sizes['pnn_b_labels']} labels/class), MLP columns"
     pick = lambda method, task, i: [r[method][task][i] for r in runs]  # noqa: E731
@@ -118,6 +118,11 @@ def progressive(seeds, sizes) -> list[dict]:
         comparison("progressive networks: task B at the end", setting, "fresh column (no laterals)",
                    "progressive columns", pick("fresh column", "B", -1), pick("progressive", "B", -1), seconds,
                    chance=0.2),
+        *[row for name in st.methods_of(runs) if name.startswith("EWC") for row in (
+            comparison("EWC: task A after learning B", setting, "fine-tune A→B", name,
+                       pick("fine-tune", "A", -1), pick(name, "A", -1), seconds, chance=0.2),
+            comparison("EWC: task B at the end", setting, "fine-tune A→B", name,
+                       pick("fine-tune", "B", -1), pick(name, "B", -1), seconds, chance=0.2))],
     ]
 
 

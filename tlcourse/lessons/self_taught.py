@@ -23,6 +23,7 @@ from torch.utils.data import TensorDataset
 from ..data import FASHION_CLASSES, load_fashion_mnist, load_mnist5k, stratified_indices
 from ..device import one_thread, seed_everything
 from ..features import standardize
+from ..methods.continual import ElasticWeightConsolidation
 from ..models import SmallCNN
 from ..train import accuracy, fit, make_loader, train_linear_head
 
@@ -290,15 +291,17 @@ def with_head(model: nn.Module, head: nn.Module) -> nn.Module:
 
 def train_epochs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int,
                  track: Mapping[str, Callable[[], float]] | None = None, lr: float = 3e-3,
-                 batch_size: int = 32) -> dict[str, list[float]]:
+                 batch_size: int = 32, penalty: Callable[[], torch.Tensor] | None = None) -> dict[str, list[float]]:
     """Train the trainable parameters with one AdamW for ``epochs`` epochs (through ``fit``); after each epoch,
-    call every function in ``track`` (e.g. a test accuracy). Returns ``{name: [value after each epoch]}``."""
+    call every function in ``track`` (e.g. a test accuracy). Returns ``{name: [value after each epoch]}``.
+    ``penalty()``, if given, is added to the cross-entropy of every batch (EWC's quadratic term)."""
     seed_everything(seed)
     loader = make_loader(TensorDataset(x, y), batch_size=batch_size, shuffle=True, seed=seed)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    loss_fn = None if penalty is None else (lambda out, target: F.cross_entropy(out, target) + penalty())
     curves: dict[str, list[float]] = {name: [] for name in track or {}}
     for _ in range(epochs):
-        fit(model, loader, epochs=1, optimizer=optimizer, amp=False, progress=False)
+        fit(model, loader, epochs=1, optimizer=optimizer, amp=False, progress=False, loss_fn=loss_fn)
         for name, fn in (track or {}).items():
             curves[name].append(fn())
     return curves
@@ -306,13 +309,17 @@ def train_epochs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int
 
 @one_thread()  # small networks: one CPU thread is several times faster (device.one_thread)
 def continual_runs(column_cls, tasks: TaskPair, hidden: Sequence[int], a_epochs: int, b_epochs: int,
-                   seeds: Sequence[int], adapter_dim: int = 16) -> list[dict]:
-    """Task A then task B, three ways, per seed, with the student's ``column_cls``:
+                   seeds: Sequence[int], adapter_dim: int = 16, ewc_strengths: Sequence[float] = (),
+                   fisher_examples: int = 500) -> list[dict]:
+    """Task A then task B, three ways (plus one per EWC strength), per seed, with the student's ``column_cls``:
 
     - **progressive**: column 1 trained on A and frozen; column 2 (with laterals) trained on B;
     - **fresh column**: the same column 2 without laterals (no transfer), trained on B;
     - **fine-tune**: column 1's network continues on B with a new head; task A is then scored
-      with the fine-tuned body and A's old head.
+      with the fine-tuned body and A's old head;
+    - **EWC (λ=...)**: the same fine-tuning with Kirkpatrick et al.'s penalty
+      (:class:`tlcourse.methods.continual.ElasticWeightConsolidation`, the Fisher from
+      ``fisher_examples`` of task A's training images), one run per strength in ``ewc_strengths``.
 
     Each run records task A's and task B's test accuracy after every epoch of task B.
     """
@@ -340,12 +347,32 @@ def continual_runs(column_cls, tasks: TaskPair, hidden: Sequence[int], a_epochs:
         fine_tune = train_epochs(tuned, tasks.b_x, tasks.b_y, b_epochs, seed,
                                  {"A": lambda: accuracy(with_head(tuned, first.head), tasks.a_test_x, tasks.a_test_y),
                                   "B": b_score(tuned)})
+        ewc_curves = {}
+        for strength in ewc_strengths:
+            ewc = ElasticWeightConsolidation(first, tasks.a_x[:fisher_examples], tasks.a_y[:fisher_examples],
+                                             strength, skip=("head.",))
+            net = copy.deepcopy(first).requires_grad_(True)
+            seed_everything(100 + seed)
+            net.head = nn.Linear(sizes[-1], 5)
+            ewc_curves[ewc_name(strength)] = train_epochs(
+                net, tasks.b_x, tasks.b_y, b_epochs, seed,
+                {"A": lambda net=net: accuracy(with_head(net, first.head), tasks.a_test_x, tasks.a_test_y),
+                 "B": b_score(net)}, penalty=lambda net=net, ewc=ewc: ewc(net))
         runs.append({"seed": seed, "a_before": a_before, "progressive": progressive, "fresh column": fresh_curve,
-                     "fine-tune": fine_tune, "params": {"column 1": new_parameters(first),
+                     "fine-tune": fine_tune, **ewc_curves, "params": {"column 1": new_parameters(first),
                                                         "column 2 (with adapters)": new_parameters(second),
                                                         "fresh column": new_parameters(fresh)},
                      "seconds": time.perf_counter() - t0})
     return runs
+
+
+def ewc_name(strength: float) -> str:
+    return f"EWC (λ={strength:g})"
+
+
+def methods_of(runs) -> list[str]:
+    """The methods in ``runs``, in the order they ran: progressive, fresh column, fine-tune, then EWC by strength."""
+    return [k for k in runs[0] if isinstance(runs[0][k], dict) and "B" in runs[0][k]]
 
 
 def _mean_curve(runs, method: str, task: str) -> np.ndarray:
@@ -364,8 +391,9 @@ def continual_table(runs) -> str:
     rows = [f"| method | task A after B | task B after {half + 1} epochs | task B at the end | new parameters |",
             "|---|---|---|---|---|"]
     fmt = lambda v: f"{np.mean(v):.3f} ± {np.std(v):.3f}"  # noqa: E731
-    for method, params in (("progressive", "column 2 (with adapters)"), ("fresh column", "fresh column"),
-                           ("fine-tune", None)):
+    new = {"progressive": "column 2 (with adapters)", "fresh column": "fresh column"}
+    for method in methods_of(runs):
+        params = new.get(method)
         a_after = fmt([r[method]["A"][-1] for r in runs]) if "A" in runs[0][method] else "– (a separate network)"
         rows.append(f"| {method} | {a_after} | {fmt([r[method]['B'][half] for r in runs])} | "
                     f"{fmt([r[method]['B'][-1] for r in runs])} | "
@@ -379,11 +407,13 @@ def _plot_continual(runs, epoch: int | None):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     epochs = np.arange(1, len(runs[0]["progressive"]["B"]) + 1)
     a0 = np.mean([r["a_before"] for r in runs])
-    for method, style in (("progressive", "-o"), ("fine-tune", "-s")):
-        axes[0].plot(epochs, _mean_curve(runs, method, "A"), style, label=method)
-    axes[0].axhline(a0, ls="--", c="gray", label="task A before B")
-    for method, style in (("progressive", "-o"), ("fresh column", "-^"), ("fine-tune", "-s")):
+    styles = {"progressive": "-o", "fresh column": "-^", "fine-tune": "-s"}
+    for method in methods_of(runs):
+        style = styles.get(method, ":.")  # the EWC strengths: dotted
+        if "A" in runs[0][method]:
+            axes[0].plot(epochs, _mean_curve(runs, method, "A"), style, label=method)
         axes[1].plot(epochs, _mean_curve(runs, method, "B"), style, label=method)
+    axes[0].axhline(a0, ls="--", c="gray", label="task A before B")
     for ax, title in zip(axes, ("task A (old) while training on B", "task B (new)")):
         if epoch is not None:
             ax.axvline(epoch, c="k", lw=0.8, alpha=0.5)
@@ -396,7 +426,7 @@ def _plot_continual(runs, epoch: int | None):
 def _epoch_rows(runs, epoch: int) -> list[list[str]]:
     i = epoch - 1
     rows = []
-    for method in ("progressive", "fresh column", "fine-tune"):
+    for method in methods_of(runs):
         a = f"{np.mean([r[method]['A'][i] for r in runs]):.3f}" if "A" in runs[0][method] else "-"
         rows.append([method, a, f"{np.mean([r[method]['B'][i] for r in runs]):.3f}"])
     return rows
