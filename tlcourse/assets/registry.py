@@ -205,6 +205,19 @@ _ENTRIES: list[Asset] = [
         meta=dict(num_params=8_858_734, input_size=416, num_classes=80, dataset="COCO 2014 (trainval35k)",
                   coco_map50_published=33.1, coco_map50_source="Redmon & Farhadi 2018, YOLOv3 (Table 3)"),
     ),
+    Asset(
+        name="speech-embedding", kind="audio",
+        description="Google's speech_embedding model (96-d per ~80 ms frame) with its mel-spectrogram front-end, "
+                    "as the ONNX files bundled in openwakeword 0.5.1 (run with onnxruntime).",
+        files=(AssetFile("melspectrogram.onnx", "ba2b0e0f8b7b875369a2c89cb13360ff53bac436f2895cced9f479fa65eb176f"),
+               AssetFile("embedding_model.onnx", "70d164290c1d095d1d4ee149bc5e00543250a7316b59f31d056cff7bd3075c1f")),
+        sources=(PackageSource("openwakeword", "resources/models", "openwakeword==0.5.1"),),
+        license="openwakeword code Apache-2.0; its bundled models CC BY-NC-SA 4.0 (non-commercial teaching use); "
+                "the upstream speech_embedding model by Google, Apache-2.0",
+        fix=FIX_ASSETS,
+        meta=dict(sample_rate=16000, mel_bins=32, window_frames=76, window_stride=8, embedding_dim=96,
+                  upstream="https://www.kaggle.com/models/google/speech-embedding (TF Hub google/speech_embedding/1)"),
+    ),
 ]
 
 REGISTRY: dict[str, Asset] = {a.name: a for a in _ENTRIES}
