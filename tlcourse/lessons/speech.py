@@ -22,7 +22,7 @@ from torch import nn
 
 SAMPLE_RATE = 16_000
 CLIP_SECONDS = 1.3      # every clip is zero-padded to this length
-MIN_SECONDS = 0.9       # shorter speech is extended with noise up to this length (>= 3 embedding frames)
+MIN_SECONDS = 0.8       # each clip records between this and CLIP_SECONDS (>= 1 embedding frame)
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 # eSpeak NG voice = accent + variant; the last four are never trained on (held-out speakers).
 TRAIN_VOICES = ("en", "en-us", "en+f3", "en-us+m3", "en-gb-scotland", "en+f2", "en-us+klatt", "en-029+m2")
@@ -104,7 +104,8 @@ class KeywordSet:
 
 
 def keyword_set(variants: int = 3, seed: int = 0) -> KeywordSet:
-    """Every keyword from every voice ``variants`` times, each with a random speed, pitch, start and noise level."""
+    """Every keyword from every voice ``variants`` times, each with a random speed, pitch, start, noise level and
+    recording length (speech plus noise, 0.8-1.3 s), zero-padded to :data:`CLIP_SECONDS`."""
     rng = np.random.default_rng(seed)
     clip, floor = int(CLIP_SECONDS * SAMPLE_RATE), int(MIN_SECONDS * SAMPLE_RATE)
     audio, lengths, labels, voices, test = [], [], [], [], []
@@ -115,7 +116,7 @@ def keyword_set(variants: int = 3, seed: int = 0) -> KeywordSet:
                 speech = synthesise(word, voice, rate=int(rng.integers(120, 230)), pitch=int(rng.integers(20, 80)))
                 speech = speech * rng.uniform(0.3, 1.0) / max(np.abs(speech).max(), 1e-6)
                 start = int(rng.integers(0, SAMPLE_RATE // 5))
-                n = min(clip, max(floor, start + len(speech)))
+                n = min(clip, max(int(rng.integers(floor, clip + 1)), start + len(speech)))
                 wave = np.zeros(clip, np.float32)
                 speech = speech[: n - start]
                 wave[start:start + len(speech)] = speech
