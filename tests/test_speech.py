@@ -92,3 +92,20 @@ def test_missing_espeak_says_what_to_install(monkeypatch):
     monkeypatch.setattr(sp, "_ENGINE", None)
     with pytest.raises(RuntimeError, match="pip install espeakng-loader"):
         sp.synthesise("yes")
+
+
+def test_benchmark_rows_pair_each_method_with_its_baseline(monkeypatch):
+    import pathlib
+    import sys
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+    from experiments.speech import EXPERIMENTS, NOTEBOOK, PUBLISHED
+
+    monkeypatch.setattr(sp, "KEYWORDS", ("yes", "no", "stop"))
+    monkeypatch.setattr(sp, "TRAIN_VOICES", ("en", "en+f3"))
+    monkeypatch.setattr(sp, "TEST_VOICES", ("en-us+m3",))
+    rows = EXPERIMENTS["speech"](seeds=[0, 1], sizes=dict(variants=2, label_budgets=(1,), head_steps=5, cnn_steps=3))
+    assert NOTEBOOK == "10" and "speech" in PUBLISHED
+    assert [r["method"] for r in rows] == ["prototypes on frozen speech embedding",
+                                           "linear head on frozen speech embedding", "prototypes, masked pooling"]
+    for r in rows:
+        assert len(r["gains"]) == 2 and all(0 <= a <= 1 for a in r["method_acc"] + r["baseline_acc"])
