@@ -96,7 +96,7 @@ _SIZES = {
                    pnn_image_size=14, pnn_b_labels=10, pnn_hidden=(64, 64), pnn_adapter_dim=16, pnn_a_epochs=4,
                    pnn_b_epochs=6),
         "10": dict(variants=3, label_budgets=(2, 8), seeds=3, head_steps=150, cnn_steps=120, cnn_width=8,
-                   n_mels=40, lr=3e-3),
+                   n_mels=40, lr=3e-3, asr_clips=2),
     },
     "full": {
         "01": dict(image_size=224, pool=10000, test=10000, label_budgets=(10, 50, 200, 1000), seeds=5,
@@ -124,7 +124,7 @@ _SIZES = {
                    pnn_image_size=28, pnn_b_labels=20, pnn_hidden=(256, 128), pnn_adapter_dim=32, pnn_a_epochs=10,
                    pnn_b_epochs=20),
         "10": dict(variants=8, label_budgets=(2, 8, 32), seeds=5, head_steps=400, cnn_steps=800, cnn_width=16,
-                   n_mels=40, lr=3e-3),
+                   n_mels=40, lr=3e-3, asr_clips=5),
     },
 }
 

