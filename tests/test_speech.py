@@ -159,3 +159,30 @@ def test_zero_shot_recognition_runs_when_installed():
     assert r is not None and len(r["references"]) == 1
     assert r["Whisper tiny.en (zero-shot)"]["wer"] < 0.2  # near-perfect on a clean audiobook sentence
     assert 0 <= r["pocketsphinx en-us (classical)"]["wer"] <= 2
+
+
+def test_training_uses_the_device_pick_device_chooses(monkeypatch):
+    """As in test_train_device.py: TLCOURSE_DEVICE names a recognisable CPU device and every move there is counted."""
+    chosen = torch.device("cpu", 7)
+    monkeypatch.setenv("TLCOURSE_DEVICE", "cpu:7")
+    moves = {"modules": 0, "tensors": 0}
+    module_to, tensor_to = torch.nn.Module.to, torch.Tensor.to
+
+    def is_chosen(where):
+        try:
+            return isinstance(where, (str, torch.device)) and torch.device(where) == chosen
+        except RuntimeError:
+            return False
+
+    def count_module(self, *args, **kw):
+        moves["modules"] += any(map(is_chosen, (*args, kw.get("device"))))
+        return module_to(self, *args, **kw)
+
+    def count_tensor(self, *args, **kw):
+        moves["tensors"] += any(map(is_chosen, (*args, kw.get("device"))))
+        return tensor_to(self, *args, **kw)
+    monkeypatch.setattr(torch.nn.Module, "to", count_module)
+    monkeypatch.setattr(torch.Tensor, "to", count_tensor)
+    y = torch.arange(3).repeat(4)
+    sp.train_classifier(sp.small_cnn(8, 3, width=2), torch.randn(12, 1, 8, 16), y, steps=2, seed=0)
+    assert moves["modules"] >= 1 and moves["tensors"] >= 1, moves
