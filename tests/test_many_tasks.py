@@ -104,3 +104,33 @@ def test_uncertainty_weights_train_with_the_model(data):
     model = mt.train_tasks(data, _forward, _loss, uncertainty=True, steps=5, batch_size=16, width=4, lr=0.05)
     assert model.weighting is not None
     assert any(abs(v - 1.0) > 1e-4 for v in model.weighting.weights().values()), "the weights never moved"
+
+
+# ---------------------------------------------------------------- many sources (helpers; the notebook section is to come)
+
+def test_printed_digits_are_balanced_seeded_and_in_range():
+    x, y = mt.render_printed_digits(60, image_size=16, seed=4)
+    assert x.shape == (60, 1, 16, 16) and y.dtype == torch.long
+    assert torch.equal(torch.bincount(y, minlength=10), torch.full((10,), 6))
+    assert 0 <= float(x.min()) and float(x.max()) <= 1 and float(x.mean()) > 0.05, "no ink was drawn"
+    x2, y2 = mt.render_printed_digits(60, image_size=16, seed=4)
+    assert torch.equal(y, y2) and torch.allclose(x, x2)
+    assert not torch.equal(mt.render_printed_digits(60, image_size=16, seed=5)[1], y)
+    # each digit fills its frame as the target's scans do: ink reaches near the top and bottom rows
+    rows = (x[:, 0] > 0.3).any(dim=2).float().mean(0)
+    assert rows[1] > 0.5 and rows[-2] > 0.5, rows
+    with pytest.raises(ValueError, match="at least 10"):
+        mt.render_printed_digits(5)
+
+
+def test_load_sources_and_a_classifier_that_learns():
+    sd = mt.load_sources(printed=100, target_per_class=2, image_size=16, seed=1)
+    assert set(sd.sources) == {"MNIST", "printed"}
+    assert torch.equal(torch.bincount(sd.target_y, minlength=10), torch.full((10,), 2))
+    ux, uy = sd.union()
+    assert len(ux) == len(uy) == sum(len(y) for _, y in sd.sources.values())
+    assert sd.test_x.shape[1:] == ux.shape[1:] == (1, 16, 16)
+    model = mt.train_classifier(sd.oracle_x, sd.oracle_y, steps=60, batch_size=32, width=32, seed=0)
+    p = mt.probabilities(model, sd.test_x)
+    assert p.shape == (len(sd.test_y), 10) and torch.allclose(p.sum(1), torch.ones(len(p)), atol=1e-5)
+    assert float((p.argmax(1) == sd.test_y).float().mean()) > 0.5, "60 steps on the labelled target should learn"

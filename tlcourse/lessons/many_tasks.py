@@ -269,3 +269,133 @@ def weight_explorer(sweep: Mapping[float, Mapping[str, Sequence[float]]], fine_a
     _display(box)
     return box
 
+
+# ---------------------------------------------------------------- many sources: MNIST and printed digits → digits
+
+# Fonts that matplotlib ships (DejaVu, STIX, Computer Modern): the printed-digit source needs no download.
+PRINTED_FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSansMono.ttf",
+                 "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf", "STIXGeneral.ttf",
+                 "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf", "cmr10.ttf", "cmss10.ttf", "cmtt10.ttf", "cmb10.ttf")
+
+
+def render_printed_digits(n: int, image_size: int = 16, seed: int = 0, cell: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` printed digits (balanced classes) drawn with matplotlib's fonts: float (n, 1, S, S) in [0, 1], labels.
+
+    Each digit gets a random font, size, rotation (±15°), stroke width and a small shift: the idea of
+    SynDigits (Ganin & Lempitsky, ICML 2015), made here on the fly. All digits are drawn on one canvas,
+    cut into ``cell``-pixel squares, shrunk to 8x8 (the target's resolution) and resized to ``image_size``,
+    so rendering takes seconds, not minutes.
+    """
+    import pathlib
+
+    import matplotlib
+    from matplotlib import patheffects
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+
+    if n < 10:
+        raise ValueError(f"n={n}: ask for at least 10 printed digits (one per class)")
+    g = np.random.default_rng(seed)
+    labels = np.arange(n) % 10
+    g.shuffle(labels)
+    cols = 50
+    rows = -(-n // cols)
+    ttf = pathlib.Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    fonts = [FontProperties(fname=str(ttf / name)) for name in PRINTED_FONTS]
+    fig = Figure(figsize=(cols * cell / 100, rows * cell / 100), dpi=100, facecolor="black")
+    for i, digit in enumerate(labels):
+        r, c = divmod(i, cols)
+        stroke = g.uniform(0, 2.5)
+        fig.text((c + 0.5 + g.uniform(-0.06, 0.06)) / cols, 1 - (r + 0.5 + g.uniform(-0.06, 0.06)) / rows, str(digit),
+                 fontproperties=fonts[g.integers(len(fonts))], size=g.uniform(18, 24), rotation=g.uniform(-15, 15),
+                 ha="center", va="center", color="white",
+                 path_effects=[patheffects.withStroke(linewidth=stroke, foreground="white")] if stroke > 0.5 else None)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    sheet = np.asarray(canvas.buffer_rgba())[: rows * cell, : cols * cell, 0].astype(np.float32) / 255
+    cells = sheet.reshape(rows, cell, cols, cell).transpose(0, 2, 1, 3).reshape(-1, 1, cell, cell)[:n]
+    # like the target's scans: each digit's ink box centred to fill the frame, then through 8x8 (its resolution)
+    boxes = [_fill_frame(c[0], cell) for c in cells]
+    small = resize(torch.from_numpy(np.stack(boxes)[:, None]), 8)
+    return resize(small, image_size) if image_size != 8 else small, torch.from_numpy(labels).long()
+
+
+def _fill_frame(image: np.ndarray, size: int) -> np.ndarray:
+    """One image's ink box, centred on a square with a thin margin (aspect kept), resized to ``size`` (nearest)."""
+    rows, cols = np.flatnonzero(image.max(1) > 0.2), np.flatnonzero(image.max(0) > 0.2)
+    if len(rows) == 0:
+        return image
+    box = image[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    side = int(max(box.shape) * 1.15) + 1
+    square = np.zeros((side, side), dtype=image.dtype)
+    top, left = (side - box.shape[0]) // 2, (side - box.shape[1]) // 2
+    square[top:top + box.shape[0], left:left + box.shape[1]] = box
+    pick = np.minimum((np.arange(size) * side) // size, side - 1)
+    return square[np.ix_(pick, pick)]
+
+
+@dataclass
+class SourcesData:
+    """Labelled source domains and the sklearn-digits target of notebook 05.
+
+    ``target_x/y``: the few labelled target images (for weighting the sources and the target-only
+    baseline); ``oracle_x/y``: every image of the target's adapt split with its label (the upper bound);
+    ``test_x/y``: the target test split.
+    """
+
+    sources: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    target_x: torch.Tensor
+    target_y: torch.Tensor
+    oracle_x: torch.Tensor
+    oracle_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+
+    def union(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """All source images pooled, as they come (the naive union)."""
+        return (torch.cat([x for x, _ in self.sources.values()]), torch.cat([y for _, y in self.sources.values()]))
+
+    def __repr__(self) -> str:
+        src = ", ".join(f"{name} {len(y)}" for name, (_, y) in self.sources.items())
+        return (f"SourcesData(sources: {src}; target: {len(self.target_y)} labelled, {len(self.oracle_y)} for the "
+                f"oracle, {len(self.test_y)} test; {tuple(self.test_x.shape[1:])})")
+
+
+def load_sources(printed: int = 2000, target_per_class: int = 10, image_size: int = 16, seed: int = 0) -> SourcesData:
+    """MNIST-5k (4,000 training images, borders cropped as in notebook 05) and ``printed`` rendered digits as
+    sources; sklearn's digits as the target, with ``target_per_class`` labelled images per class drawn with ``seed``."""
+    from .domain_adaptation import load_domain_pair
+
+    pair = load_domain_pair(image_size=image_size, source_crop=4)
+    keep = torch.as_tensor(stratified_indices(pair.target_y.numpy(), per_class=target_per_class, seed=seed))
+    return SourcesData({"MNIST": (pair.source_x, pair.source_y),
+                        "printed": render_printed_digits(printed, image_size, seed=seed)},
+                       pair.target_x[keep], pair.target_y[keep], pair.target_x, pair.target_y,
+                       pair.target_test_x, pair.target_test_y)
+
+
+def train_classifier(x: torch.Tensor, y: torch.Tensor, steps: int = 200, batch_size: int = 64, width: int = 128,
+                     lr: float = 3e-3, seed: int = 0) -> nn.Sequential:
+    """The MLP trunk with a 10-way head, trained with ``tlcourse.fit`` for ``steps`` batches drawn with ``seed``
+    from ``(x, y)`` (every classifier gets the same budget, whatever its data's size)."""
+    if len(y) == 0:
+        raise ValueError("train_classifier got no training images")
+    torch.manual_seed(seed)
+    model = nn.Sequential(make_trunk(x.shape[-1], width), nn.Linear(width, 10))
+    idx = torch.as_tensor(np.random.default_rng(seed).integers(0, len(y), steps * batch_size))
+    batches = [(x[i], y[i]) for i in idx.split(batch_size)]
+    device = pick_device()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    fit(model, make_loader(batches, batch_size=None, device=device), epochs=1, optimizer=opt, scheduler=sched,
+        device=device, progress=False)
+    return model.eval()
+
+
+@torch.no_grad()
+def probabilities(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Softmax probabilities (N, 10) of ``model`` on ``x``, on the CPU."""
+    model.eval()
+    device = next(model.parameters()).device
+    return model(x.to(device)).float().softmax(dim=1).cpu()
