@@ -2,6 +2,8 @@
 plausible mistake with a message that names it."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -185,3 +187,121 @@ def test_hints_are_words_not_code():
     for text in hints:
         for snippet in ("cross_entropy(", "trunk(x)", "weights[task] *", "argmax(", "!= -1", "for task in"):
             assert snippet not in text, (snippet, text)
+
+
+# ---------------------------------------------------------------- q3: source weights and their combination
+
+from tlcourse.checks.many_tasks import q3  # noqa: E402
+
+
+def weights_softmax(target_probs, y, temperature):
+    names = list(target_probs)
+    nll = torch.stack([-torch.log(target_probs[s][torch.arange(len(y)), y]).mean() for s in names])
+    return dict(zip(names, (-nll / temperature).softmax(0).tolist()))
+
+
+def weights_loop(target_probs, y, temperature):
+    scores = {}
+    for source, p in target_probs.items():
+        picked = p.gather(1, y[:, None]).squeeze(1)
+        scores[source] = float(picked.log().mean()) / temperature  # minus the NLL, over T
+    top = max(scores.values())
+    expd = {s: math.exp(v - top) for s, v in scores.items()}
+    total = sum(expd.values())
+    return {s: v / total for s, v in expd.items()}
+
+
+def combine_sum(probs, weights):
+    return sum(weights[s] * p for s, p in probs.items())
+
+
+def combine_stack(probs, weights):
+    names = sorted(probs)
+    w = torch.tensor([weights[s] for s in names], dtype=probs[names[0]].dtype)
+    return torch.einsum("s,snc->nc", w, torch.stack([probs[s] for s in names]))
+
+
+@pytest.mark.parametrize("weights", [weights_softmax, weights_loop])
+@pytest.mark.parametrize("combine", [combine_sum, combine_stack])
+def test_q3_accepts_correct_answers(weights, combine):
+    v = q3.verdict(weights, combine)
+    assert v.correct, v.message
+
+
+def _nll(target_probs, y):
+    return {s: float(-torch.log(p[torch.arange(len(y)), y]).mean()) for s, p in target_probs.items()}
+
+
+def _softmax(scores):
+    z = torch.tensor(list(scores.values()))
+    return dict(zip(scores, z.softmax(0).tolist()))
+
+
+def weights_reversed(tp, y, t):
+    return _softmax({s: v / t for s, v in _nll(tp, y).items()})
+
+
+def weights_unnormalised(tp, y, t):
+    return {s: math.exp(-v / t) for s, v in _nll(tp, y).items()}
+
+
+def weights_times_t(tp, y, t):
+    return _softmax({s: -v * t for s, v in _nll(tp, y).items()})
+
+
+def weights_no_t(tp, y, t):
+    return _softmax({s: -v for s, v in _nll(tp, y).items()})
+
+
+def weights_sum_nll(tp, y, t):
+    return _softmax({s: -v * len(y) / t for s, v in _nll(tp, y).items()})
+
+
+def weights_accuracy(tp, y, t):
+    return _softmax({s: float((p.argmax(1) == y).float().mean()) / t for s, p in tp.items()})
+
+
+def weights_mean_prob(tp, y, t):
+    return _softmax({s: float(p[torch.arange(len(y)), y].mean()) / t for s, p in tp.items()})
+
+
+def combine_zipped(probs, weights):
+    return sum(w * p for w, p in zip(weights.values(), probs.values()))
+
+
+def combine_mean(probs, weights):
+    return sum(probs.values()) / len(probs)
+
+
+def combine_geometric(probs, weights):
+    g = torch.exp(sum(weights[s] * torch.log(p.clamp_min(1e-12)) for s, p in probs.items()))
+    return g / g.sum(1, keepdim=True)
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (weights_reversed, "reversed"),
+    (weights_unnormalised, "do not sum to 1"),
+    (weights_times_t, "multiplied by the temperature"),
+    (weights_no_t, "temperature was not used"),
+    (weights_sum_nll, "summed the negative log-likelihood"),
+    (weights_accuracy, "weighted by accuracy"),
+    (weights_mean_prob, "averaged the probabilities"),
+])
+def test_q3_names_each_weighting_mistake(wrong, message):
+    v = q3.verdict(wrong, combine_sum)
+    assert not v.correct and message in v.message, v.message
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (combine_zipped, "zipped"),
+    (combine_mean, "weights were not used"),
+    (combine_geometric, "log-probabilities"),
+])
+def test_q3_names_each_combination_mistake(wrong, message):
+    v = q3.verdict(weights_softmax, wrong)
+    assert not v.correct and message in v.message, v.message
+
+
+def test_q3_hints_hold_no_code():
+    for hint in q3.hints:
+        assert "softmax(" not in hint and "log(" not in hint and "def " not in hint and "torch." not in hint

@@ -2,6 +2,7 @@
 
 q1 the multi-task pieces: ``multitask_forward(trunk, heads, x)``, ``multitask_loss(outputs, targets, weights)``
 and ``task_accuracies(outputs, targets)``.
+q3 the source weighting: ``source_weights(target_probs, y, temperature)`` and ``combine_sources(probs, weights)``.
 
 The forward pass is checked by properties (small spy modules record what each head was given); the
 loss and the metrics against values stored here, computed once on the fixed inputs below, and against
@@ -256,4 +257,140 @@ q1 = Question(
         "task is measured on its own terms.",
 )
 
-questions = QuestionSet(q1)
+
+# ---------------------------------------------------------------- q3: weighting the sources
+
+# Three sources' classifiers on 6 labelled target images (probabilities over 4 classes, rows sum to 1), the labels,
+# and the temperature. Stored values computed once from the notebook's definitions.
+_SRC_PROBS = {
+    "MNIST": [[0.872, 0.12, 0.004, 0.004], [0.928, 0.03, 0.037, 0.005], [0.9411, 0.01, 0.032, 0.017],
+              [0.293, 0.369, 0.04, 0.298], [0.698, 0.239, 0.039, 0.024], [0.165, 0.359, 0.289, 0.187]],
+    "printed": [[0.422, 0.174, 0.303, 0.101], [0.113, 0.3, 0.348, 0.239], [0.093, 0.326, 0.268, 0.313],
+                [0.332, 0.36, 0.148, 0.16], [0.38, 0.131, 0.266, 0.223], [0.057, 0.171, 0.569, 0.203]],
+    "street": [[0.023, 0.084, 0.889, 0.004], [0.1471, 0.035, 0.7918, 0.026], [0.671, 0.002, 0.021, 0.306],
+               [0.7512, 0.002, 0.2468, 0.0], [0.5075, 0.4164, 0.0631, 0.013], [0.4775, 0.4885, 0.03, 0.004]],
+}
+_SRC_Y = [2, 0, 3, 1, 1, 2]
+_SRC_T = 0.7
+_SRC_WEIGHTS = {"MNIST": 0.1875905, "printed": 0.6448965, "street": 0.1675131}
+_SRC_WRONG_WEIGHTS = [
+    ({"MNIST": 0.4148103, "printed": 0.120662, "street": 0.4645278},
+     "the weights are reversed: the source whose classifier fits the labelled target images worst got the largest "
+     "weight. A small negative log-likelihood means a good source, so the softmax must be taken over *minus* the "
+     "NLL divided by the temperature."),
+    ({"MNIST": 0.0417413, "printed": 0.1434979, "street": 0.0372738},
+     "the weights do not sum to 1: you exponentiated minus the NLL over the temperature but did not normalise over "
+     "the sources (divide by their sum, i.e. a softmax). Unnormalised weights shrink every combined probability."),
+    ({"MNIST": 0.2647313, "printed": 0.4848217, "street": 0.250447},
+     "you multiplied by the temperature instead of dividing by it. A *low* temperature must sharpen the weights "
+     "towards the best source, a high one flatten them towards equal weights."),
+    ({"MNIST": 0.2327014, "printed": 0.5523247, "street": 0.2149738},
+     "the temperature was not used: these are the weights at temperature 1. Divide minus the NLL by `temperature`."),
+    ({"MNIST": 0.0006052, "printed": 0.9990879, "street": 0.0003069},
+     "you summed the negative log-likelihood over the target images instead of averaging it: the weights then "
+     "depend on how many labelled images you happen to have. Use the mean over the labelled images."),
+    ({"MNIST": 0.3586636, "printed": 0.3586636, "street": 0.2826727},
+     "you weighted by accuracy on the labelled target images. With a handful of images accuracy moves in big "
+     "steps and ties are common (two sources got the same number here); the exercise asks for the mean negative "
+     "log-likelihood of the true label, which also counts how confident each source is."),
+    ({"MNIST": 0.3363161, "printed": 0.3317827, "street": 0.3319012},
+     "you averaged the probabilities of the true labels rather than their logarithms. Take minus the mean of "
+     "log p_s(y | x) over the labelled images: the negative log-likelihood."),
+]
+_COMBINE_WEIGHTS = {"street": 0.2, "MNIST": 0.5, "printed": 0.3}  # not in the probabilities' key order, on purpose
+_COMBINED = [[0.5672, 0.129, 0.2707, 0.0331], [0.52732, 0.112, 0.28126, 0.0794], [0.63265, 0.1032, 0.1006, 0.1636],
+             [0.39634, 0.2929, 0.11376, 0.197], [0.5645, 0.24208, 0.11192, 0.0815], [0.1951, 0.3285, 0.3212, 0.1552]]
+_WRONG_COMBINED = [
+    ([[0.3923, 0.1362, 0.419, 0.0525], [0.28623, 0.1665, 0.41894, 0.1283], [0.43602, 0.1656, 0.1467, 0.2517],
+      [0.44996, 0.2544, 0.15604, 0.1396], [0.48185, 0.23822, 0.15973, 0.1202], [0.20475, 0.30385, 0.3513, 0.1401]],
+     "each source's probabilities were multiplied by another source's weight: it looks as if you zipped "
+     "`weights.values()` with `probs.values()`. The two dicts need not list the sources in the same order; look "
+     "each weight up by the source's name."),
+    ([[0.439, 0.126, 0.39867, 0.03633], [0.39603, 0.12167, 0.39227, 0.09], [0.56837, 0.11267, 0.107, 0.212],
+      [0.45873, 0.24367, 0.14493, 0.15267], [0.5285, 0.26213, 0.1227, 0.08667], [0.23317, 0.3395, 0.296, 0.13133]],
+     "the weights were not used: this is the plain mean of the sources' probabilities, the equal combination the "
+     "notebook uses as the control. Multiply each source's probabilities by its weight."),
+    ([[0.65491, 0.24132, 0.08341, 0.02036], [0.61064, 0.11043, 0.23926, 0.03968], [0.74686, 0.03505, 0.09462, 0.12347],
+      [0.6302, 0.22139, 0.14626, 0.00215], [0.61556, 0.25154, 0.08616, 0.04674], [0.19318, 0.398, 0.29314, 0.11568]],
+     "you combined log-probabilities (a weighted geometric mean). That is a different, valid scheme, but the "
+     "exercise asks for the mixture Σ_s weights[s] · probs[s], whose rows are probabilities without renormalising."),
+]
+
+
+def _src_probs() -> dict[str, torch.Tensor]:
+    return {k: torch.tensor(v) for k, v in _SRC_PROBS.items()}
+
+
+def _as_weights(result, what: str) -> dict[str, float]:
+    if not isinstance(result, dict):
+        raise Wrong(f"`source_weights` returned a {type(result).__name__}; return a dict {{source: weight}} for {what}.")
+    if set(result) != set(_SRC_PROBS):
+        raise Wrong(f"`source_weights` returned the sources {sorted(result)}; expected one weight for each source in "
+                    f"`target_probs`: {sorted(_SRC_PROBS)}.")
+    try:
+        return {k: _num(v) for k, v in result.items()}
+    except (TypeError, ValueError, RuntimeError):
+        raise Wrong("each weight must be a number (a float or a 0-d tensor).") from None
+
+
+def _check_weights(source_weights) -> None:
+    got = _as_weights(source_weights(_src_probs(), torch.tensor(_SRC_Y), _SRC_T), "the fixed inputs")
+    if any(math.isnan(v) for v in got.values()):
+        raise Wrong("a weight is nan: take the logarithm of the probability of each image's true label (all are > 0 "
+                    "here) and average over the images.")
+    if any(abs(got[k] - v) > 1e-4 for k, v in _SRC_WEIGHTS.items()):
+        for cand, message in _SRC_WRONG_WEIGHTS:
+            if all(abs(got[k] - v) < 1e-4 for k, v in cand.items()):
+                raise Wrong(message)
+        raise Wrong(f"on fixed inputs the weights are {({k: round(v, 4) for k, v in got.items()})}, expected "
+                    f"{({k: round(v, 4) for k, v in _SRC_WEIGHTS.items()})}: a softmax over the sources of minus each "
+                    "source's mean negative log-likelihood on the labelled target images, divided by the temperature.")
+    # Properties: a very high temperature flattens the weights; a very low one picks the best source.
+    flat = _as_weights(source_weights(_src_probs(), torch.tensor(_SRC_Y), 1e6), "a huge temperature")
+    if any(abs(v - 1 / 3) > 1e-3 for v in flat.values()):
+        raise Wrong("at a huge temperature the weights should all be about equal (1/3 each here); they are not.")
+    sharp = _as_weights(source_weights(_src_probs(), torch.tensor(_SRC_Y), 0.01), "a tiny temperature")
+    if sharp["printed"] < 0.99:
+        raise Wrong("at a tiny temperature nearly all the weight should go to the source with the lowest NLL.")
+
+
+def _check_combine(combine_sources) -> None:
+    out = combine_sources(_src_probs(), dict(_COMBINE_WEIGHTS))
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (6, 4):
+        raise Wrong("`combine_sources` must return one tensor of shape (N, C), the combined probabilities, got "
+                    f"{type(out).__name__}{tuple(out.shape) if isinstance(out, torch.Tensor) else ''}.")
+    out = out.detach().double()
+    if torch.allclose(out, torch.tensor(_COMBINED, dtype=torch.float64), atol=1e-4):
+        return
+    for cand, message in _WRONG_COMBINED:
+        if torch.allclose(out, torch.tensor(cand, dtype=torch.float64), atol=1e-4):
+            raise Wrong(message)
+    raise Wrong("on fixed inputs the combined probabilities differ from Σ_s weights[s] · probs[s] (first row "
+                f"{[round(float(v), 4) for v in out[0]]}, expected {_COMBINED[0]}).")
+
+
+@_keep_rng
+def _eval_q3(source_weights, combine_sources) -> None:
+    _check_weights(source_weights)
+    _check_combine(combine_sources)
+
+
+q3 = Question(
+    "q3", "weighting the sources by how well they fit a few target labels",
+    ("source_weights", "combine_sources"), _eval_q3,
+    hints=(
+        "A source is worth listening to in proportion to how well its classifier explains the few target images "
+        "whose labels you know; a softmax turns those scores into weights that are positive and sum to one, and "
+        "a temperature decides how strongly the best source dominates.",
+        "For each source, look up in its probability matrix the column of each image's true label; the score is "
+        "about the logarithm of those numbers. Both functions receive dicts keyed by source name: nothing says "
+        "they list the sources in the same order.",
+        "Weights: for each source, the mean over the labelled images of minus the log-probability of the true label "
+        "(its NLL); divide minus the NLL by the temperature and take a softmax across the sources. Combination: add "
+        "up each source's probability matrix times that source's weight.",
+    ),
+    why="a source that explains the target badly gets little say, and the temperature lets you move between "
+        "trusting the best source and averaging them all.",
+)
+
+questions = QuestionSet(q1, q3)

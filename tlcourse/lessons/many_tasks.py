@@ -1,8 +1,10 @@
 """Helpers for notebook 07 (many tasks and many sources): task data, the multi-task wrapper that lets
-``tlcourse.train.fit`` train a shared trunk with several heads, evaluation and the task-weight explorer.
+``tlcourse.train.fit`` train a shared trunk with several heads, evaluation and the task-weight explorer;
+for the sources part, the printed-digit renderer, the source/target data and a plain classifier.
 
-The notebook's students write the multi-task forward pass, loss and per-task metrics themselves;
-everything here takes their functions as arguments and never computes a task loss on its own.
+The notebook's students write the multi-task forward pass, loss and per-task metrics, and the source
+weights and their combination, themselves; everything here takes their functions as arguments (or
+returns probabilities for them) and never computes a task loss or a source weight on its own.
 """
 from __future__ import annotations
 
