@@ -134,3 +134,34 @@ def test_load_sources_and_a_classifier_that_learns():
     p = mt.probabilities(model, sd.test_x)
     assert p.shape == (len(sd.test_y), 10) and torch.allclose(p.sum(1), torch.ones(len(p)), atol=1e-5)
     assert float((p.argmax(1) == sd.test_y).float().mean()) > 0.5, "60 steps on the labelled target should learn"
+
+
+def test_both_training_loops_use_the_device_pick_device_chooses(data, monkeypatch):
+    """As tests/test_train_device.py does for the other lessons: 'cpu:7' is recorded when modules/tensors go there."""
+    from torch import nn
+
+    chosen = torch.device("cpu", 7)
+    monkeypatch.setenv("TLCOURSE_DEVICE", "cpu:7")
+    moved = {"modules": 0, "tensors": 0}
+    module_to, tensor_to = nn.Module.to, torch.Tensor.to
+
+    def is_chosen(where):
+        try:
+            return isinstance(where, (str, torch.device)) and torch.device(where) == chosen
+        except RuntimeError:
+            return False
+
+    def record(kind, original):
+        def to(self, *args, **kw):
+            moved[kind] += any(map(is_chosen, (*args, kw.get("device"))))
+            return original(self, *args, **kw)
+        return to
+
+    monkeypatch.setattr(nn.Module, "to", record("modules", module_to))
+    monkeypatch.setattr(torch.Tensor, "to", record("tensors", tensor_to))
+    mt.train_tasks(data, _forward, _loss, steps=2, batch_size=8, width=4)
+    assert moved["modules"] >= 1 and moved["tensors"] >= 1, moved
+    moved.update(modules=0, tensors=0)
+    x, y = torch.rand(20, 1, 8, 8), torch.arange(20) % 10
+    mt.train_classifier(x, y, steps=2, batch_size=8, width=4)
+    assert moved["modules"] >= 1 and moved["tensors"] >= 1, moved

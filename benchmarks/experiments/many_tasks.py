@@ -37,10 +37,8 @@ def _accuracies(outputs, targets):
 def multi_task(seeds, sizes) -> list[dict]:
     """Fine-task test accuracy (Fashion-MNIST, few labels per class) alone vs joint with the coarse task,
     at each label budget; at the smallest budget also learned (uncertainty) weights."""
-    from tlcourse.device import set_threads
     from tlcourse.lessons import many_tasks as mt
 
-    set_threads(1)  # as the notebook: the MLP is too small for two threads to help
     kw = dict(steps=sizes["steps"], batch_size=sizes["batch_size"], width=sizes["width"], lr=sizes["lr"])
     few = sizes["label_budgets"][0]
     runs = {"fine task alone": dict(tasks=("fine",)),
@@ -85,10 +83,8 @@ def multi_source(seeds, sizes) -> list[dict]:
     equal and target-weighted combinations of the per-source classifiers, target-only and oracle."""
     import torch
 
-    from tlcourse.device import set_threads
     from tlcourse.lessons import many_tasks as mt
 
-    set_threads(1)
     kw = dict(steps=sizes["steps"], batch_size=sizes["batch_size"], width=sizes["width"], lr=sizes["lr"])
     acc, seconds = {}, {}
 

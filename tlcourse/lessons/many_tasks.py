@@ -18,7 +18,8 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from ..data import FASHION_CLASSES, load_fashion_mnist, stratified_indices
-from ..device import pick_device
+from ..device import one_thread, pick_device
+from ..domains import load_domain_pair
 from ..methods.multitask import UncertaintyWeighting
 from ..train import fit, make_loader
 
@@ -167,6 +168,7 @@ def schedule(data: TaskData, tasks: Sequence[str], steps: int, batch_size: int, 
     return TensorDataset(data.train_x[idx], y)
 
 
+@one_thread()  # small networks: one CPU thread is several times faster (device.one_thread)
 def train_tasks(data: TaskData, forward_fn: Callable, loss_fn: Callable, tasks: Sequence[str] = ("fine", "coarse"),
                 weights: Mapping[str, float] | None = None, uncertainty: bool = False, steps: int = 100,
                 batch_size: int = 64, width: int = 64, lr: float = 3e-3, seed: int = 0) -> MultiTaskNet:
@@ -367,8 +369,6 @@ class SourcesData:
 def load_sources(printed: int = 2000, target_per_class: int = 10, image_size: int = 16, seed: int = 0) -> SourcesData:
     """MNIST-5k (4,000 training images, borders cropped as in notebook 05) and ``printed`` rendered digits as
     sources; sklearn's digits as the target, with ``target_per_class`` labelled images per class drawn with ``seed``."""
-    from .domain_adaptation import load_domain_pair
-
     pair = load_domain_pair(image_size=image_size, source_crop=4)
     keep = torch.as_tensor(stratified_indices(pair.target_y.numpy(), per_class=target_per_class, seed=seed))
     return SourcesData({"MNIST": (pair.source_x, pair.source_y),
@@ -377,6 +377,7 @@ def load_sources(printed: int = 2000, target_per_class: int = 10, image_size: in
                        pair.target_test_x, pair.target_test_y)
 
 
+@one_thread()  # small networks: one CPU thread is several times faster (device.one_thread)
 def train_classifier(x: torch.Tensor, y: torch.Tensor, steps: int = 200, batch_size: int = 64, width: int = 128,
                      lr: float = 3e-3, seed: int = 0) -> nn.Sequential:
     """The MLP trunk with a 10-way head, trained with ``tlcourse.fit`` for ``steps`` batches drawn with ``seed``
