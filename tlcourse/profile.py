@@ -19,7 +19,7 @@ ENV_VAR = "TLCOURSE_PROFILE"
 # Each notebook's quick profile, start to end, on the reference machine (2 CPU cores), at most:
 # benchmarks/course_runtime.py measures against it, and grading sets each submission's deadline
 # from it (a multiple of the solution's own run time).
-RUNTIME_BUDGET_S = {"01": 90, "02": 120, "03": 180, "04": 150, "05": 150, "06": 120, "08": 120, "09": 150, "11": 120, "10": 120}
+RUNTIME_BUDGET_S = {"01": 90, "02": 120, "03": 180, "04": 150, "05": 150, "06": 120, "08": 120, "09": 150, "11": 120, "10": 120, "07": 120}
 
 
 class ProfileError(ValueError):
@@ -97,6 +97,8 @@ _SIZES = {
                    pnn_b_epochs=6, pnn_ewc_strengths=(100, 1000, 10000)),
         "10": dict(variants=3, label_budgets=(2, 8), seeds=3, head_steps=150, cnn_steps=120, cnn_width=8,
                    n_mels=40, lr=3e-3, asr_clips=2),
+        "07": dict(image_size=28, width=128, label_budgets=(2, 20), steps=200, batch_size=64, lr=3e-3, seeds=3,
+                   coarse_weights=(0.0, 0.3, 1.0, 3.0), printed=2000, target_per_class=3, source_temperature=1.0),
     },
     "full": {
         "01": dict(image_size=224, pool=10000, test=10000, label_budgets=(10, 50, 200, 1000), seeds=5,
@@ -125,6 +127,9 @@ _SIZES = {
                    pnn_b_epochs=20, pnn_ewc_strengths=(10, 100, 1000, 10000, 100000)),
         "10": dict(variants=8, label_budgets=(2, 8, 32), seeds=5, head_steps=400, cnn_steps=800, cnn_width=16,
                    n_mels=40, lr=3e-3, asr_clips=5),
+        "07": dict(image_size=28, width=512, label_budgets=(2, 5, 20, 100), steps=1000, batch_size=128, lr=1e-3,
+                   seeds=5, coarse_weights=(0.0, 0.1, 0.3, 1.0, 3.0, 10.0), printed=10000, target_per_class=3,
+                   source_temperature=1.0),
     },
 }
 
