@@ -170,7 +170,7 @@ def transfer_section(d: dict, results: pathlib.Path, rel: str) -> list[str]:
         rows.append([r["experiment"], r["setting"], r["method"], _pm(r["method_mean"], r["method_std"], r["seeds"]),
                      r["baseline"], _pm(r["baseline_mean"], r["baseline_std"], len(r["baseline_acc"])),
                      f"{r['gain_mean']:+.3f}" + (f" ± {r['gain_std']:.3f}" if r["seeds"] > 1 else ""),
-                     f"{r['gain_positive']}/{r['seeds']}"])
+                     _wins(r)])
     _plot_gains(d, results / "transfer_gains.png")
     seeds = d["settings"].get("seeds", [])
     out = ["## Transfer gains", "",
@@ -209,22 +209,37 @@ def transfer_section(d: dict, results: pathlib.Path, rel: str) -> list[str]:
     return out
 
 
+def _wins(r: dict) -> str:
+    """The >0 cell: seeds won of seeds run; a single run has no spread and wins nothing over seeds."""
+    return "1 run, no spread" if r["seeds"] == 1 else f"{r['gain_positive']}/{r['seeds']}"
+
+
 def headline(d: dict) -> list[str]:
-    """One line per experiment, computed from its rows: how often and by how much the transfer method won."""
+    """One line per experiment, computed from its rows: how often and by how much the transfer method won.
+
+    Only comparisons repeated over seeds are counted as paired runs; a comparison measured once is named
+    as one run with no spread, whatever its sign.
+    """
     out = []
     by_key: dict[str, list[dict]] = {}
     for r in d["rows"]:
         if "oracle" not in r["method"]:
             by_key.setdefault(r["experiment"], []).append(r)
     for exp, rows in by_key.items():
-        won = sum(r["gain_positive"] for r in rows)
-        total = sum(r["seeds"] for r in rows)
-        gains = [r["gain_mean"] for r in rows]
-        span = f"{min(gains):+.3f}" if len(gains) == 1 else f"{min(gains):+.3f} to {max(gains):+.3f}"
-        verdict = ("the transfer method won every paired run" if won == total else
-                   "no gain: the transfer method never won a paired run" if won == 0 else
-                   f"mixed: the transfer method won {won} of {total} paired runs")
-        out.append(f"- **{exp}**: {verdict} ({len(rows)} comparison(s); mean gain {span}).")
+        parts = []
+        paired = [r for r in rows if r["seeds"] > 1]
+        if paired:
+            won = sum(r["gain_positive"] for r in paired)
+            total = sum(r["seeds"] for r in paired)
+            gains = [r["gain_mean"] for r in paired]
+            span = f"{min(gains):+.3f}" if len(gains) == 1 else f"{min(gains):+.3f} to {max(gains):+.3f}"
+            verdict = ("the transfer method won every paired run" if won == total else
+                       "no gain: the transfer method never won a paired run" if won == 0 else
+                       f"mixed: the transfer method won {won} of {total} paired runs")
+            parts.append(f"{verdict} ({len(paired)} comparison(s); mean gain {span})")
+        parts += [f"{r['method']} vs {r['baseline']}: 1 run, no spread (gain {r['gain_mean']:+.3f})"
+                  for r in rows if r["seeds"] == 1]
+        out.append(f"- **{exp}**: " + "; ".join(parts) + ".")
     return out
 
 

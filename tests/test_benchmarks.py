@@ -199,3 +199,19 @@ def test_distillation_rows_pair_every_student_and_give_fitnets_the_same_steps():
     assert all(0.0 <= a <= 1.0 for a in fitnets["method_acc"])
     # a different training path, so the accuracies differ from the plain distilled student's on some seed
     assert fitnets["method_acc"] != distilled
+
+
+def test_headline_counts_a_single_run_as_one_run_not_a_paired_win():
+    report = _script("report")
+    comparison = _experiment("_rows").comparison
+    rows = [comparison("zero-shot", "text", "chance", "text zero-shot", [0.5], [0.627], 1.0),
+            comparison("zero-shot", "images", "chance", "DeViSE", [1 / 3], [0.86, 0.88, 0.87], 1.0),
+            comparison("probe", "budget", "scratch", "probe", [0.5, 0.6, 0.7], [0.7, 0.5, 0.8], 1.0)]
+    lines = dict(line.split("**: ", 1) for line in report.headline({"rows": rows}))
+    zero, probe = lines["- **zero-shot"], lines["- **probe"]
+    assert "text zero-shot vs chance: 1 run, no spread (gain +0.127)" in zero
+    assert zero.startswith("the transfer method won every paired run (1 comparison(s)")  # DeViSE's 3 seeds only
+    assert "mixed: the transfer method won 2 of 3 paired runs" in probe
+    only_single = report.headline({"rows": rows[:1]})[0]
+    assert "won" not in only_single and "1 run, no spread" in only_single
+    assert report._wins(rows[0]) == "1 run, no spread" and report._wins(rows[1]) == "3/3"
