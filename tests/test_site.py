@@ -115,7 +115,10 @@ def test_instructor_build_shows_what_the_public_build_hides(sites):
     _, instructor = sites
     text = page_text(instructor / f"{FIRST}.html")
     secrets = secret_lines(FIRST)
-    assert all(ln in text for ln in secrets["solution"] if not ln.startswith("###"))
+    # markdown emphasis and inline code render as tags, so compare without their markers on both sides
+    plain = lambda t: t.replace("*", "").replace("`", "")  # noqa: E731
+    missing = [ln for ln in secrets["solution"] if not ln.startswith("###") and plain(ln) not in plain(text)]
+    assert not missing, missing[:3]
     assert any(ln in text for ln in secrets["hidden"])
     assert PLANTED_SOLUTION_OUTPUT in text and PLANTED_TEST_OUTPUT in text
     assert "Do not publish" in text

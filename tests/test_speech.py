@@ -111,10 +111,37 @@ def test_benchmark_rows_pair_each_method_with_its_baseline(monkeypatch):
         assert len(r["gains"]) == 2 and all(0 <= a <= 1 for a in r["method_acc"] + r["baseline_acc"])
 
 
+def _pretend_jiwer(monkeypatch):
+    """jiwer importable (an empty stand-in) whether or not the [speech-asr] extra is installed here."""
+    import sys
+    import types
+    try:
+        import jiwer  # noqa: F401
+    except ImportError:
+        monkeypatch.setitem(sys.modules, "jiwer", types.ModuleType("jiwer"))
+
+
+def test_zero_shot_section_without_jiwer_names_the_extra(monkeypatch, capsys):
+    import builtins
+    import sys
+    real = builtins.__import__
+
+    def no_jiwer(name, *a, **k):
+        if name == "jiwer":
+            raise ImportError(name, name="jiwer")
+        return real(name, *a, **k)
+    monkeypatch.delitem(sys.modules, "jiwer", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_jiwer)
+    assert sp.zero_shot_recognition(1) is None
+    out = capsys.readouterr().out
+    assert "jiwer is not installed" in out and "speech-asr" in out
+
+
 def test_zero_shot_section_says_what_is_missing_and_carries_on(tmp_path, monkeypatch, capsys):
     """Without Debian's pocketsphinx-testdata (a fresh machine's view via TLCOURSE_SYSTEM_ROOT) the optional
     section prints the fix and returns None instead of raising, so the notebook runs on."""
     monkeypatch.setenv("TLCOURSE_SYSTEM_ROOT", str(tmp_path))
+    _pretend_jiwer(monkeypatch)  # the [speech-asr] extra may be absent too: that is checked first otherwise
     assert sp.zero_shot_recognition(1) is None
     out = capsys.readouterr().out
     assert "skipped (optional)" in out and "apt-get install pocketsphinx-testdata" in out
@@ -129,6 +156,7 @@ def test_zero_shot_section_without_whisper_package(monkeypatch, capsys):
             raise ImportError(name, name="faster_whisper")
         return real(name, *a, **k)
     monkeypatch.setattr(builtins, "__import__", no_whisper)
+    _pretend_jiwer(monkeypatch)
     if not _librivox_here():
         pytest.skip("pocketsphinx-testdata not installed: the clips are missing first")
     assert sp.zero_shot_recognition(1) is None
