@@ -215,7 +215,8 @@ def _grade_locked(submissions, out, root, only, workers, limits, regrade) -> lis
             "cell_timeout": limits.cell_timeout, "memory_mb": limits.memory_mb, "nproc": limits.nproc,
             "cpus": cpus, "max_output_bytes": limits.max_output_bytes, "file_size_mb": limits.file_size_mb,
             "guard": limits.guard, "cache_dir": cache_dir, "mpl_cache": mpl_cache, "torch_home": torch_home,
-            "threads": threads, "disk_mb": limits.disk_mb, "deadline_s": _deadline(limits, info["code_cells"], job.assignment)}))
+            "threads": threads, "disk_mb": limits.disk_mb,
+            "deadline_s": _deadline(limits, info["code_cells"], job.assignment)}))
     # suspects of a grader crash first, one at a time, so a second crash names its culprit
     with GradingProgress(total=len(rows) + len(pending), already_done=len(rows)) as progress:
         rows += _run_workers([p for p in pending if p[0].suspect], out, cfg, 1, progress)
