@@ -149,7 +149,7 @@ def test_grading_round_trip(assignment, tmp_path):
 
     original = submitted()
 
-    rows = grade(subs, out=tmp_path / "out", root=ROOT, only=[assignment])
+    rows = grade(subs, out=tmp_path / "out", root=ROOT, only=[assignment], workers=2)  # two kernels, one core each
     if runaway:  # a short cell timeout, so the runaways' loops end soon, and 2 workers
         rows += grade(runaway_subs, out=tmp_path / "out_runaway", root=ROOT, only=[assignment], workers=2,
                       limits=Limits(cell_timeout=60))
