@@ -1,4 +1,4 @@
-"""The notebook-11 checks accept correct answers written different ways and reject each plausible mistake
+"""The notebook-11 checks (q1 TCA, q2 the masked MF loss, q3 the CMF objective) accept correct answers written different ways and reject each plausible mistake
 with a message that names it; their stored expected values match the reference implementation."""
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ import pytest
 import scipy.linalg as sla
 import torch
 
-from classical_transfer_reference import VARIANTS, canonical, tca_components as reference_tca
-from tlcourse.checks.classical_transfer import TCA_EXPECTED, TCA_PROBLEMS, q1, tca_problem
+from classical_transfer_reference import CMF_VARIANTS, MF_VARIANTS, VARIANTS, canonical
+from classical_transfer_reference import cmf_loss as reference_cmf, mf_loss as reference_mf
+from classical_transfer_reference import tca_components as reference_tca
+from tlcourse.checks.classical_transfer import (CMF_EXPECTED, CMF_PROBLEMS, MF_EXPECTED, MF_PROBLEMS, TCA_EXPECTED,
+                                                 TCA_PROBLEMS, cmf_problem, mf_problem, probe_loss, q1, q2, q3,
+                                                 tca_problem)
 
 
 @pytest.mark.parametrize("name", TCA_PROBLEMS)
@@ -114,3 +118,114 @@ def test_q1_unattempted_and_hints():
     assert len(q1.hints) == 3
     for fragment in ("np.", "@", "[:,", "::-1", "eigh(K", "outer("):  # no code of the answer in a hint
         assert not any(fragment in h for h in q1.hints), fragment
+
+
+# ---------------------------------------------------------------- q2: the masked MF loss
+
+
+@pytest.mark.parametrize("name", MF_PROBLEMS)
+def test_stored_mf_values_match_the_reference(name):
+    for variant in ("correct",) + MF_VARIANTS:
+        got = float(reference_mf(**mf_problem(name), variant=variant).detach())
+        assert got == pytest.approx(MF_EXPECTED[name][variant], rel=1e-10), (name, variant)
+
+
+@pytest.mark.parametrize("name", CMF_PROBLEMS)
+def test_stored_cmf_values_match_the_reference(name):
+    for variant in ("correct",) + CMF_VARIANTS:
+        target, source, P, lam, alpha = cmf_problem(name)
+        out = reference_cmf(target, source, P, lam, alpha, probe_loss, variant=variant)
+        out.backward()
+        value, grad = CMF_EXPECTED[name][variant]
+        assert float(out.detach()) == pytest.approx(value, rel=1e-10)
+        assert np.allclose(P.grad.numpy().ravel(), grad, atol=1e-9), (name, variant)
+
+
+def _mf_select(R, mask, mu, user_bias, item_bias, P, Q, lam):
+    """Gathers the observed entries instead of multiplying by the mask."""
+    u, i = torch.nonzero(mask, as_tuple=True)
+    err = R[u, i] - (mu + user_bias[u] + item_bias[i] + (P[u] * Q[i]).sum(1))
+    norms = sum(torch.sum(t * t) for t in (P, Q, user_bias, item_bias))
+    return (err.pow(2).sum() + lam * norms) / len(u)
+
+
+def _mf_split_terms(R, mask, mu, user_bias, item_bias, P, Q, lam):
+    """Mean squared error plus the penalty divided by |Ω|, with torch.where and a float32 mask count."""
+    pred = mu + user_bias.unsqueeze(1) + item_bias.unsqueeze(0) + torch.matmul(P, Q.t())
+    n = mask.sum().to(torch.float32)
+    mse = torch.where(mask, (R - pred) ** 2, torch.zeros_like(pred)).sum() / n
+    return mse + lam * (P.norm() ** 2 + Q.norm() ** 2 + user_bias.norm() ** 2 + item_bias.norm() ** 2) / n
+
+
+@pytest.mark.parametrize("fn", [reference_mf, _mf_select, _mf_split_terms], ids=["reference", "gather", "where"])
+def test_q2_accepts_correct_answers(fn):
+    v = q2.verdict(fn)
+    assert v.correct, v.message
+
+
+MF_WORDS = {"unmasked": "every entry", "R_nonzero_mask": "R != 0", "divide_by_all": "*all* entries",
+            "no_bias": "no user and item biases", "no_mu": "global mean", "bias_unregularised": "not regularised",
+            "no_reg": "`lam` is not used", "sum_not_mean": "not divided", "reg_not_divided": "regulariser must be divided",
+            "rmse": "square root"}
+
+
+@pytest.mark.parametrize("variant", MF_VARIANTS)
+def test_q2_names_each_mistake(variant):
+    v = q2.verdict(lambda *a, **k: reference_mf(*a, **k, variant=variant))
+    assert v.status == "wrong", variant
+    assert MF_WORDS[variant].lower() in v.message.lower(), v.message
+
+
+def test_q2_rejects_type_and_autograd_mistakes():
+    v = q2.verdict(lambda *a, **k: float(reference_mf(*a, **k)))
+    assert v.status == "wrong" and "tensor" in v.message
+    v = q2.verdict(lambda *a, **k: reference_mf(*a, **k).detach())
+    assert v.status == "wrong" and "autograd" in v.message
+    def in_place(R, mask, mu, user_bias, item_bias, P, Q, lam):
+        R.mul_(mask)
+        return reference_mf(R, mask, mu, user_bias, item_bias, P, Q, lam)
+    v = q2.verdict(in_place)
+    assert v.status == "wrong" and "in-place" in v.message
+    v = q2.verdict(lambda R, mask, mu, user_bias, item_bias, P, Q, lam: reference_mf(R, mask, mu, user_bias, item_bias,
+                                                                                   P, Q, lam) + 0.01)
+    assert v.status == "wrong" and "expected" in v.message
+
+
+# ---------------------------------------------------------------- q3: the CMF objective
+
+def _cmf_positional(target, source, P, lam, alpha, mf_loss):
+    keys = ("R", "mask", "mu", "user_bias", "item_bias")
+    t = mf_loss(*(target[k] for k in keys), P, target["Q"], lam)
+    s = mf_loss(*(source[k] for k in keys), P, source["Q"], lam)
+    return alpha * t + (1.0 - alpha) * s
+
+
+def _cmf_interpolated(target, source, P, lam, alpha, mf_loss):
+    s = mf_loss(P=P, lam=lam, **source)
+    return s + alpha * (mf_loss(P=P, lam=lam, **target) - s)
+
+
+@pytest.mark.parametrize("fn", [reference_cmf, _cmf_positional, _cmf_interpolated])
+def test_q3_accepts_correct_answers(fn):
+    v = q3.verdict(fn)
+    assert v.correct, v.message
+
+
+CMF_WORDS = {"swapped": "swapped", "unweighted": "without the weights", "average": "averaged",
+             "target_only": "source term is missing", "detached": "gradient with respect to P", "no_lam": "λ = 0"}
+
+
+@pytest.mark.parametrize("variant", CMF_VARIANTS)
+def test_q3_names_each_mistake(variant):
+    v = q3.verdict(lambda *a, **k: reference_cmf(*a, **k, variant=variant))
+    assert v.status == "wrong", variant
+    assert CMF_WORDS[variant].lower() in v.message.lower(), v.message
+
+
+def test_q3_insists_on_the_loss_passed_in_and_its_hints_hold_no_code():
+    v = q3.verdict(lambda t, s, P, lam, alpha, mf_loss: reference_cmf(t, s, P, lam, alpha, reference_mf))
+    assert v.status == "wrong" and "did not call" in v.message
+    for q in (q2, q3):
+        assert len(q.hints) == 3
+        for fragment in ("@", "**", ".sum()", "mask.", "lambda", "P.T", "Q.T"):
+            assert not any(fragment in h for h in q.hints), (q.qid, fragment)

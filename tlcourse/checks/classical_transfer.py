@@ -1,6 +1,9 @@
 """Checks for notebook 11, transfer without deep networks.
 
-q1 the TCA projection ``tca_components(K, n_source, mu, n_components)``.
+q1 the TCA projection ``tca_components(K, n_source, mu, n_components)``;
+q2 the masked, biased, regularised matrix-factorisation loss ``mf_loss(R, mask, mu, user_bias, item_bias, P, Q, lam)``;
+q3 the collective (shared user factors) objective ``cmf_loss(target, source, P, lam, alpha, mf_loss)``, checked
+with a stand-in ``mf_loss`` so that its points do not depend on q2.
 
 Every check runs a student's function on small fixed problems and compares the
 result with expected values stored below (computed once by
@@ -152,6 +155,250 @@ def _eval_tca(tca_components) -> None:
                     "n_components largest eigenvalues, largest first.")
 
 
+# ---------------------------------------------------------------- q2: the masked matrix-factorisation loss
+
+MF_PROBLEMS = ("small", "tall")
+
+
+def mf_problem(name: str) -> dict:
+    """A fixed problem, fresh float64 tensors: R (entries outside the mask are meaningless, some 0, some not),
+    mask, mu, user_bias, item_bias, P, Q (the four parameters require grad) and lam."""
+    import torch
+
+    if name == "small":
+        rng, n_users, n_items, rank, lam, density = np.random.default_rng(21), 5, 4, 2, 0.7, 0.55
+    elif name == "tall":
+        rng, n_users, n_items, rank, lam, density = np.random.default_rng(34), 7, 3, 3, 2.5, 0.45
+    else:
+        raise KeyError(name)
+    mask = rng.random((n_users, n_items)) < density
+    mask[0, 0] = mask[-1, -1] = True
+    R = np.where(mask, rng.integers(1, 6, (n_users, n_items)), 0.0).astype(np.float64)
+    junk = ~mask & (rng.random((n_users, n_items)) < 0.5)
+    R[junk] = rng.normal(2.0, 2.0, int(junk.sum()))  # unobserved: not a rating, whatever is stored there
+    t = lambda a, grad=True: torch.tensor(a, dtype=torch.float64, requires_grad=grad)
+    return dict(R=t(R, False), mask=torch.tensor(mask), mu=float(R[mask].mean()),
+                user_bias=t(rng.normal(0, 0.5, n_users)), item_bias=t(rng.normal(0, 0.5, n_items)),
+                P=t(rng.normal(0, 0.7, (n_users, rank))), Q=t(rng.normal(0, 0.7, (n_items, rank))), lam=lam)
+
+
+# The loss of the correct answer and of each mistake on each problem, written by tests/classical_transfer_reference.py.
+MF_EXPECTED = {
+    'small': {
+        'correct': 3.429337109791651,
+        'unmasked': 5.089154270072484,
+        'R_nonzero_mask': 3.88291249497403,
+        'divide_by_all': 1.543201699406243,
+        'no_bias': 2.6720883879464767,
+        'no_mu': 20.843421731742275,
+        'bias_unregularised': 3.3113533025782607,
+        'no_reg': 3.058304939635311,
+        'sum_not_mean': 30.86403398812486,
+        'reg_not_divided': 6.397594471042375,
+        'rmse': 2.1198331707379703,
+    },
+    'tall': {
+        'correct': 10.90303973320772,
+        'unmasked': 8.656191398387985,
+        'R_nonzero_mask': 7.73304947917941,
+        'divide_by_all': 3.11515420948792,
+        'no_bias': 10.028767563493767,
+        'no_mu': 25.096234990513228,
+        'bias_unregularised': 9.22883884598573,
+        'no_reg': 4.187577657582023,
+        'sum_not_mean': 65.41823839924632,
+        'reg_not_divided': 44.480350111336215,
+        'rmse': 8.76181924327313,
+    },
+}
+
+_MF_MISTAKES = {
+    "unmasked": "the loss counts every entry of R, observed or not. Only the observed ratings (where `mask` is "
+                "True) are data: an unobserved entry is not a rating of 0, it is unknown. Multiply the squared "
+                "errors by the mask (or select the observed entries) before summing.",
+    "R_nonzero_mask": "you found the observed entries with `R != 0`; use `mask`. Outside the mask R holds "
+                      "nothing meaningful (here some of those entries are not 0).",
+    "divide_by_all": "the squared errors are summed over the observed entries but divided by the number of *all* "
+                     "entries; divide by the number of observed ones (the mask's sum).",
+    "no_bias": "the prediction has no user and item biases: r̂ = μ + b_u + b_i + p_u·q_i. The biases carry most "
+               "of what is predictable in ratings (some users rate high, some films are liked by everyone).",
+    "no_mu": "the prediction leaves out the global mean μ: r̂ = μ + b_u + b_i + p_u·q_i.",
+    "bias_unregularised": "the biases are not regularised: λ multiplies ‖P‖² + ‖Q‖² + ‖b_user‖² + ‖b_item‖². "
+                          "Without it, a user or film with one rating gets a bias that fits that rating exactly.",
+    "no_reg": "`lam` is not used: the loss needs λ times the squared norms of P, Q and both biases.",
+    "sum_not_mean": "the loss is not divided by the number of observed entries: (squared errors + λ·norms) / |Ω|.",
+    "reg_not_divided": "only the squared errors are divided by |Ω|; the regulariser must be divided too: "
+                       "(squared errors + λ·norms) / |Ω|.",
+    "rmse": "you took the square root of the error term (an RMSE). The loss uses the squared errors themselves: "
+            "(squared errors + λ·norms) / |Ω|.",
+}
+
+
+def _scalar(out, fn: str):
+    import torch
+
+    if out is None:
+        raise Wrong(f"`{fn}` returned None: return the loss, a scalar torch tensor.")
+    if not isinstance(out, torch.Tensor):
+        raise Wrong(f"`{fn}` returned a {type(out).__name__}; return a torch tensor built from the parameters "
+                    "(no .item(), no NumPy) so that autograd can differentiate it.")
+    if out.numel() != 1:
+        raise Wrong(f"`{fn}` returned a tensor of shape {tuple(out.shape)}; the loss is one number: sum (and divide).")
+    if not out.requires_grad:
+        raise Wrong(f"the value `{fn}` returned does not depend on the parameters through autograd (was it "
+                    "detached, or computed in NumPy?); build it with torch operations on the tensors passed in.")
+    return out.reshape(())
+
+
+def _eval_mf(mf_loss) -> None:
+    for name in MF_PROBLEMS:
+        prob = mf_problem(name)
+        before = {k: v.detach().clone() for k, v in prob.items() if hasattr(v, "detach")}
+        out = _scalar(mf_loss(**prob), "mf_loss")
+        if any(not torch_equal(prob[k], v) for k, v in before.items()):
+            raise Wrong("`mf_loss` changed a tensor passed in (an in-place operation); build new tensors instead.")
+        out.backward()
+        for p in ("user_bias", "item_bias", "P", "Q"):
+            if prob[p].grad is None or not bool((prob[p].grad != 0).any()):
+                raise Wrong(f"the loss does not change with `{p}`: every parameter enters the prediction "
+                            "r̂ = μ + b_u + b_i + p_u·q_i and the regulariser.")
+        value, expected = float(out.detach()), MF_EXPECTED[name]
+        if np.isclose(value, expected["correct"], rtol=1e-5, atol=1e-8):
+            continue
+        for variant, message in _MF_MISTAKES.items():
+            if np.isclose(value, expected[variant], rtol=1e-5, atol=1e-8):
+                raise Wrong(message)
+        raise Wrong(f"on a fixed problem ({tuple(prob['R'].shape)} ratings matrix, rank {prob['P'].shape[1]}, "
+                    f"λ={prob['lam']}) the loss is {value:.6g}, expected {expected['correct']:.6g}. Check, in "
+                    "order: the prediction μ + b_u + b_i + P·Qᵀ, the squared error on the observed entries only, "
+                    "λ times the four squared norms, and the division of the sum by the number of observed entries.")
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+    return bool(torch.equal(a.detach(), b))
+
+
+# ---------------------------------------------------------------- q3: the collective (shared-factor) objective
+
+CMF_PROBLEMS = ("a", "b")
+
+
+def probe_loss(R, mask, mu, user_bias, item_bias, P, Q, lam):
+    """A stand-in for ``mf_loss`` in the q3 checks (not a factorisation loss): a smooth function of every
+    argument, so that which arguments reach which term shows in its value and in P's gradient."""
+    return (0.01 * (R * mask).sum() + 2.0 * mu + 3.0 * user_bias.sum() + 5.0 * item_bias.sum()
+            + 0.37 * (P @ Q.T).sum() + 0.5 * (P ** 2).sum() + 11.0 * lam)
+
+
+def cmf_problem(name: str):
+    """A fixed problem: (target, source, P, lam, alpha) with fresh float64 tensors; the two sides share the
+    users (rows) and have their own items."""
+    import torch
+
+    if name == "a":
+        rng, n_users, n_t, n_s, rank, lam, alpha = np.random.default_rng(55), 4, 3, 5, 2, 0.8, 0.3
+    elif name == "b":
+        rng, n_users, n_t, n_s, rank, lam, alpha = np.random.default_rng(89), 6, 4, 2, 3, 2.0, 0.75
+    else:
+        raise KeyError(name)
+    t = lambda a, grad=True: torch.tensor(a, dtype=torch.float64, requires_grad=grad)
+
+    def side(n_items: int) -> dict:
+        mask = rng.random((n_users, n_items)) < 0.5
+        R = np.where(mask, rng.integers(1, 6, (n_users, n_items)), 0).astype(np.float64)
+        return dict(R=t(R, False), mask=torch.tensor(mask), mu=float(rng.uniform(2.5, 4.0)),
+                    user_bias=t(rng.normal(0, 0.5, n_users)), item_bias=t(rng.normal(0, 0.5, n_items)),
+                    Q=t(rng.normal(0, 0.7, (n_items, rank))))
+
+    target, source = side(n_t), side(n_s)
+    return target, source, t(rng.normal(0, 0.7, (n_users, rank))), lam, alpha
+
+
+# Value and gradient with respect to P of the correct answer and of each mistake, with probe_loss as mf_loss.
+CMF_EXPECTED = {
+    'a': {
+        'correct': (25.149521966276133,
+              [-0.9916087138, -0.4562156792, 0.3759280073, 0.9390124322, 0.1917906742, 0.9047317336, -0.7000395371, -0.0768837385]),
+        'swapped': (17.380927916965582,
+              [-0.6067130981, -0.5855193025, 0.7608236229, 0.8097088088, 0.5766862899, 0.7754281103, -0.3151439214, -0.2061873619]),
+        'unweighted': (42.530449883241715,
+              [-1.5983218119, -1.0417349817, 1.1367516302, 1.7487212409, 0.7684769642, 1.6801598439, -1.0151834584, -0.2830711004]),
+        'average': (21.265224941620858,
+              [-0.7991609059, -0.5208674909, 0.5683758151, 0.8743606205, 0.3842384821, 0.840079922, -0.5075917292, -0.1415355502]),
+        'target_only': (3.4663447139947996,
+              [-0.0954124159, -0.204749106, 0.3148486004, 0.2138193274, 0.2596074005, 0.2035351178, -0.0079416629, -0.0909495238]),
+        'detached': (25.149521966276133,
+              [-0.0954124159, -0.204749106, 0.3148486004, 0.2138193274, 0.2596074005, 0.2035351178, -0.0079416629, -0.0909495238]),
+        'no_lam': (16.349521966276132,
+              [-0.9916087138, -0.4562156792, 0.3759280073, 0.9390124322, 0.1917906742, 0.9047317336, -0.7000395371, -0.0768837385]),
+    },
+    'b': {
+        'correct': (32.110392483836854,
+              [-0.6637023115, -0.5924073117, 1.3058190227, -0.6203355368, -0.6594832118, 0.6013083793, -0.6194992785, -1.0406410618, -0.1514043174, -0.5125649863, -0.6742883205, 1.03906066, 0.2102531993, -0.9761642592, 0.0565419605, 0.2513319106, 0.5775112569, 1.1421425618]),
+        'swapped': (29.93408437101604,
+              [-0.3459510235, -0.1715294561, 0.9910392309, -0.3025842488, -0.2386053562, 0.2865285876, -0.3017479905, -0.6197632062, -0.4661841091, -0.1948136983, -0.2534104649, 0.7242808683, 0.5280044873, -0.5552864036, -0.2582378312, 0.5690831986, 0.9983891125, 0.8273627701]),
+        'unweighted': (62.0444768548529,
+              [-1.009653335, -0.7639367678, 2.2968582536, -0.9229197855, -0.8980885681, 0.887836967, -0.9212472691, -1.6604042681, -0.6175884264, -0.7073786846, -0.9276987853, 1.7633415283, 0.7382576867, -1.5314506628, -0.2016958706, 0.8204151091, 1.5759003694, 1.9695053319]),
+        'average': (31.02223842742645,
+              [-0.5048266675, -0.3819683839, 1.1484291268, -0.4614598928, -0.449044284, 0.4439184835, -0.4606236345, -0.830202134, -0.3087942132, -0.3536893423, -0.4638493927, 0.8816707641, 0.3691288433, -0.7657253314, -0.1008479353, 0.4102075546, 0.7879501847, 0.984752666]),
+        'target_only': (24.898909905185448,
+              [-0.6169334666, -0.6021346796, 1.0974066889, -0.5844083856, -0.6524416047, 0.5690237064, -0.5837811919, -0.9383099922, 0.0044891839, -0.5035804727, -0.6635454362, 0.8973379169, 0.0385331665, -0.8899523902, 0.1604488923, 0.0693421999, 0.2753042468, 0.9746493433]),
+        'detached': (32.110392483836854,
+              [-0.6169334666, -0.6021346796, 1.0974066889, -0.5844083856, -0.6524416047, 0.5690237064, -0.5837811919, -0.9383099922, 0.0044891839, -0.5035804727, -0.6635454362, 0.8973379169, 0.0385331665, -0.8899523902, 0.1604488923, 0.0693421999, 0.2753042468, 0.9746493433]),
+        'no_lam': (10.110392483836852,
+              [-0.6637023115, -0.5924073117, 1.3058190227, -0.6203355368, -0.6594832118, 0.6013083793, -0.6194992785, -1.0406410618, -0.1514043174, -0.5125649863, -0.6742883205, 1.03906066, 0.2102531993, -0.9761642592, 0.0565419605, 0.2513319106, 0.5775112569, 1.1421425618]),
+    },
+}
+
+_CMF_MISTAKES = {
+    "swapped": "the weights are swapped: α weights the *target* term and 1 − α the source term "
+               "(α = 1 ignores the source; α = 0 ignores the target).",
+    "unweighted": "the two terms are added without the weights α and 1 − α.",
+    "average": "the two terms are averaged (½ each) whatever α is; weight them by α and 1 − α.",
+    "target_only": "the source term is missing: the shared user factors must be fitted to both domains, "
+                   "α·(target loss) + (1 − α)·(source loss).",
+    "no_lam": "the regularisation weight was not passed on (λ = 0 in a term): call `mf_loss` with `lam` for both domains.",
+}
+
+
+def _eval_cmf(cmf_loss) -> None:
+    for name in CMF_PROBLEMS:
+        target, source, P, lam, alpha = cmf_problem(name)
+        calls = []
+
+        def recording_loss(*args, **kwargs):
+            calls.append(1)
+            return probe_loss(*args, **kwargs)
+
+        out = _scalar(cmf_loss(target, source, P, lam, alpha, recording_loss), "cmf_loss")
+        if not calls:
+            raise Wrong("`cmf_loss` did not call the `mf_loss` it was given (the last argument): compute each "
+                        "domain's term with that function, so that the objective works with any loss.")
+        if not P.requires_grad or P.grad is not None:
+            raise Wrong("`cmf_loss` changed P's state; leave the tensors passed in as they are.")
+        out.backward()
+        value, grad = float(out.detach()), P.grad.detach().numpy().ravel()
+        expected = CMF_EXPECTED[name]
+
+        def same(key: str) -> bool:
+            v, g = expected[key]
+            return bool(np.isclose(value, v, rtol=1e-6, atol=1e-9) and np.allclose(grad, g, rtol=1e-6, atol=1e-9))
+
+        if same("correct"):
+            continue
+        if np.isclose(value, expected["correct"][0], rtol=1e-6):
+            raise Wrong("the value is right but the gradient with respect to P is not: the source term must reach "
+                        "the shared user factors too (did you detach P, or pass a copy, in one of the terms?). "
+                        "Sharing P is what carries what the source teaches about each user into the target.")
+        for variant, message in _CMF_MISTAKES.items():
+            if same(variant):
+                raise Wrong(message)
+        raise Wrong(f"on a fixed problem (α={alpha}, λ={lam}) the objective is {value:.6g}, expected "
+                    f"{expected['correct'][0]:.6g}. It is α·mf_loss(target's data and parameters, P, λ) + "
+                    "(1 − α)·mf_loss(source's data and parameters, the same P, λ).")
+
+
 # ---------------------------------------------------------------- questions
 
 q1 = Question(
@@ -170,7 +417,37 @@ q1 = Question(
         "means nearly coincide: a classifier trained on the embedded source then sees target points where "
         "it expects them, with no network and no gradient step, only one eigen-decomposition.")
 
-questions = QuestionSet(q1)
+q2 = Question(
+    "q2", "the masked matrix-factorisation loss", ["mf_loss"], _eval_mf,
+    hints=["A rating matrix is mostly unknown: only the observed ratings are data. The model predicts every "
+           "entry as the global mean plus a user bias, an item bias and the dot product of a user factor and an "
+           "item factor; the loss compares predictions with ratings only where a rating exists, and a ridge "
+           "penalty keeps every parameter small.",
+           "Broadcasting gives the whole prediction matrix at once: the user biases as a column, the item biases "
+           "as a row, the factor products as P times Q transposed. The boolean `mask` says which entries count "
+           "(convert it to the tensor's dtype to multiply); its sum is the number of observed ratings, |Ω|.",
+           "Build the prediction matrix; take the error against R, squared, kept only where the mask is True, "
+           "and summed; add λ times the sum of squares of P, of Q, of the user biases and of the item biases; "
+           "divide the whole by the number of observed entries and return that scalar tensor."],
+    why="Minimising this loss over the observed entries alone is what makes matrix factorisation a *completion* "
+        "method: the fitted factors predict the ratings nobody gave, and the biases absorb the easy part "
+        "(generous users, popular films) so that the factors can model taste.")
+
+q3 = Question(
+    "q3", "the collective (shared user factor) objective", ["cmf_loss"], _eval_cmf,
+    hints=["Collective matrix factorisation fits two rating matrices at once with the *same* user factors: "
+           "each domain keeps its own items, biases and mean, and a weight α decides how much each domain's "
+           "error counts. What the source teaches about a user reaches the target through the shared factors.",
+           "`target` and `source` are dictionaries whose keys are the names of `mf_loss`'s arguments except "
+           "P and lam; the `mf_loss` argument is the loss to use for each domain's term (the checks pass their "
+           "own). Keyword unpacking of a dictionary fills a call's named arguments.",
+           "Compute the target's loss with its own data and parameters, the shared P and λ; compute the source's "
+           "the same way with the same P; return α times the first plus one minus α times the second."],
+    why="One objective, two domains, one set of user factors: a user with three comedy ratings but fifty drama "
+        "ratings gets factors shaped mostly by the dramas, which is the transfer.")
+
+questions = QuestionSet(q1, q2, q3)
 check, hint, grade = questions.check, questions.hint, questions.grade
 
-__all__ = ["q1", "questions", "check", "hint", "grade", "NotAttempted", "TCA_PROBLEMS", "tca_problem"]
+__all__ = ["q1", "q2", "q3", "questions", "check", "hint", "grade", "NotAttempted", "TCA_PROBLEMS", "tca_problem",
+           "MF_PROBLEMS", "mf_problem", "CMF_PROBLEMS", "cmf_problem", "probe_loss"]
