@@ -67,7 +67,7 @@ def build_project_model():
     return nn.Sequential(b.transforms, b.model, nn.Linear(b.feature_dim, 10))
 
 
-project_model = nn.Sequential(backbone.transforms, backbone.model, heads[0]).eval()
+project_model = nn.Sequential(backbone.transforms, backbone.model, heads[0]).cpu().eval()
 project_test_x, project_test_y = test_set.tensor(), torch.as_tensor(test_set.labels)
 torch.save(project_model.state_dict(), PROJECT_MODEL_PATH)
 print(project_summary(project))
