@@ -106,7 +106,13 @@ def _stop_index(scores, patience, mode="min"):
     return best, len(scores) - best > patience
 
 
-@pytest.mark.parametrize("answer", [early_stop, _stop_loop, _stop_index])
+def _stop_numpy(scores, patience, mode="min"):
+    key = np.array(scores) * (1 if mode == "min" else -1)
+    best = np.argmin(key)  # a numpy integer, and a numpy bool below
+    return best, np.arange(len(key))[-1] - best >= patience
+
+
+@pytest.mark.parametrize("answer", [early_stop, _stop_loop, _stop_index, _stop_numpy])
 def test_correct_stopping_rules_pass(answer):
     assert C.q3.verdict(answer).correct, C.q3.verdict(answer)
 

@@ -15,6 +15,7 @@ import json
 import math
 import pathlib
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -268,7 +269,9 @@ def _as_decision(out, where: str) -> tuple[int, bool]:
         best = best.item()
     if isinstance(best, bool) or not float(best).is_integer():
         raise Wrong(f"best_epoch must be an epoch index (an int), got {best!r} {where}.")
-    if not isinstance(stop, bool) and type(stop).__name__ != "bool_":
+    if isinstance(stop, torch.Tensor) and stop.numel() == 1 and stop.dtype == torch.bool:
+        stop = stop.item()
+    if not isinstance(stop, (bool, np.bool_)):
         raise Wrong(f"stop must be True or False, got {stop!r} {where}.")
     return int(best), bool(stop)
 
