@@ -19,7 +19,7 @@ ENV_VAR = "TLCOURSE_PROFILE"
 # Each notebook's quick profile, start to end, on the reference machine (2 CPU cores), at most:
 # benchmarks/course_runtime.py measures against it, and grading sets each submission's deadline
 # from it (a multiple of the solution's own run time).
-RUNTIME_BUDGET_S = {"01": 90, "02": 120, "03": 180, "04": 150, "05": 150, "06": 120, "08": 120, "09": 150, "11": 120, "10": 120, "07": 120}
+RUNTIME_BUDGET_S = {"01": 90, "02": 120, "03": 180, "04": 150, "05": 150, "06": 120, "08": 120, "09": 150, "11": 120, "10": 120, "07": 120, "12": 150}
 
 
 class ProfileError(ValueError):
@@ -101,6 +101,9 @@ _SIZES = {
                    n_mels=40, lr=3e-3, asr_clips=2),
         "07": dict(image_size=28, width=128, label_budgets=(2, 20), steps=200, batch_size=64, lr=3e-3, seeds=3,
                    coarse_weights=(0.0, 0.3, 1.0, 3.0), printed=2000, target_per_class=3, source_temperature=1.0),
+        "12": dict(image_size=32, pool=600, val_fraction=0.2, test=500, batch_size=32, train_blocks=2,
+                   finder_steps=40, finder_range=(1e-5, 1.0), max_epochs=6, patience=2, seeds=3, probe_steps=300,
+                   zoo_skip=(), zoo_repeats=3, project_shots=20),
     },
     "full": {
         "01": dict(image_size=224, pool=10000, test=10000, label_budgets=(10, 50, 200, 1000), seeds=5,
@@ -134,6 +137,9 @@ _SIZES = {
         "07": dict(image_size=28, width=512, label_budgets=(2, 5, 20, 100), steps=1000, batch_size=128, lr=1e-3,
                    seeds=5, coarse_weights=(0.0, 0.1, 0.3, 1.0, 3.0, 10.0), printed=10000, target_per_class=3,
                    source_temperature=1.0),
+        "12": dict(image_size=96, pool=5000, val_fraction=0.2, test=2000, batch_size=64, train_blocks=2,
+                   finder_steps=100, finder_range=(1e-6, 1.0), max_epochs=20, patience=4, seeds=3, probe_steps=500,
+                   zoo_skip=(), zoo_repeats=10, project_shots=20),
     },
 }
 
