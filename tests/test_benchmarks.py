@@ -79,7 +79,10 @@ def test_transfer_gains_rows_are_paired_per_seed(results):
     out, _ = results
     saved = json.loads((out / "transfer_gains.json").read_text())
     rows = saved["rows"]
-    assert [r["method"] for r in rows] == ["DANN", "CORAL", "oracle (labelled target)"]
+    assert [r["method"] for r in rows] == ["DANN", "CORAL", "control: target in BatchNorm only", "DANN", "CORAL",
+                                           "oracle (labelled target)"]
+    assert [r["baseline"] for r in rows[3:5]] == ["control: target in BatchNorm only"] * 2, \
+        "DANN and CORAL are also compared with the BatchNorm-only control, not only with source-only"
     for r in rows:
         assert r["seeds"] == len(r["method_acc"]) == len(r["baseline_acc"]) == 2
         assert r["gains"] == pytest.approx([m - b for m, b in zip(r["method_acc"], r["baseline_acc"])])
@@ -93,7 +96,7 @@ def test_transfer_gains_only_keeps_the_other_experiments_rows(tmp_path):
     data = _script("transfer_gains").main(["--seeds", "1", "--only", "domain_adaptation", "--out", str(tmp_path),
                                            "--sizes", json.dumps({"domain_adaptation": {"epochs": 0.1, "width": 4}})])
     keys = [r["key"] for r in data["rows"]]
-    assert keys[0] == "nlp" and keys.count("domain_adaptation") == 3  # report order: notebook 03 before 05
+    assert keys[0] == "nlp" and keys.count("domain_adaptation") == 6  # report order: notebook 03 before 05
     assert data["rows"][0]["measured_utc"] == "earlier"
 
 

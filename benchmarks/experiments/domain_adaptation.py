@@ -11,7 +11,8 @@ NOTEBOOK = "05"
 
 
 def domain_adaptation(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | None = None) -> list[dict]:
-    """DANN and CORAL vs source-only on MNIST→digits (target labels unused), plus the labelled-target oracle."""
+    """DANN and CORAL vs source-only on MNIST→digits (target labels unused), the BatchNorm-only control (target
+    batches present, no matching term) and the labelled-target oracle."""
     from tlcourse.lessons.domain_adaptation import (load_domain_pair, target_accuracy, train_dann, train_matching, train_oracle,
                                 train_source_only)
 
@@ -23,6 +24,8 @@ def domain_adaptation(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any]
     for name, train in (("source-only", lambda seed: train_source_only(pair, seed=seed, **kw)),
                         ("DANN", lambda seed: train_dann(pair, seed=seed, **kw)[0]),
                         ("CORAL", lambda seed: train_matching(pair, trade_off=s["coral_weight"], seed=seed, **kw)[0]),
+                        ("control: target in BatchNorm only",
+                         lambda seed: train_matching(pair, trade_off=0.0, seed=seed, **kw)[0]),
                         ("oracle", lambda seed: train_oracle(pair, seed=seed, **kw))):
         t0 = time.perf_counter()
         results[name] = [acc(train(seed)) for seed in seeds]
@@ -30,6 +33,13 @@ def domain_adaptation(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any]
     setting = f"MNIST→digits, {s['image_size']} px, {s['epochs']} epochs"
     out = [comparison("domain adaptation", setting, "source-only", name, results["source-only"], results[name],
                       timings[name] + timings["source-only"], chance=0.1) for name in ("DANN", "CORAL")]
+    control = "control: target in BatchNorm only"
+    out.append(comparison("domain adaptation", setting + " (target images in every batch, no matching term: AdaBN's "
+                          "effect alone)", "source-only", control, results["source-only"], results[control],
+                          timings[control] + timings["source-only"], chance=0.1))
+    out += [comparison("domain adaptation", setting + " (what the matching term adds beyond BatchNorm)", control, name,
+                       results[control], results[name], timings[name] + timings[control], chance=0.1)
+            for name in ("DANN", "CORAL")]
     out.append(comparison("domain adaptation", setting + " (upper bound: target labels used)", "source-only",
                           "oracle (labelled target)", results["source-only"], results["oracle"],
                           timings["oracle"] + timings["source-only"], chance=0.1))
