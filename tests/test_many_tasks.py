@@ -136,6 +136,52 @@ def test_load_sources_and_a_classifier_that_learns():
     assert float((p.argmax(1) == sd.test_y).float().mean()) > 0.5, "60 steps on the labelled target should learn"
 
 
+def test_transfer_copies_the_trunk_and_freezing_keeps_it():
+    sd = mt.load_sources(printed=0, target_per_class=2, image_size=16, seed=0)
+    assert set(sd.sources) == {"MNIST"}, "printed=0 draws no printed digits"
+    x, y = sd.sources["MNIST"]
+    source = mt.train_classifier(x[:500], y[:500], steps=20, batch_size=32, width=16, seed=0)
+    before = [p.detach().clone() for p in source[0].parameters()]
+    frozen = mt.train_classifier(sd.target_x, sd.target_y, steps=20, batch_size=8, width=16, seed=0,
+                                 init=source, freeze_trunk=True)
+    tuned = mt.train_classifier(sd.target_x, sd.target_y, steps=20, batch_size=8, width=16, seed=0, init=source)
+    assert all(torch.equal(a, b) for a, b in zip(before, frozen[0].parameters())), "a frozen trunk must not move"
+    assert not all(torch.equal(a, b) for a, b in zip(before, tuned[0].parameters())), "fine-tuning moves the trunk"
+    assert all(torch.equal(a, b) for a, b in zip(before, source[0].parameters())), "the source model is copied, not trained"
+    assert frozen[0] is not source[0] and frozen[1].out_features == 10
+    with pytest.raises(ValueError, match="init="):
+        mt.train_classifier(x, y, steps=1, freeze_trunk=True)
+
+
+def test_shuffled_labels_keep_the_counts_and_lose_the_meaning():
+    y = torch.arange(10).repeat(50)
+    s = mt.shuffled_labels(y, seed=0)
+    assert torch.equal(torch.bincount(s), torch.bincount(y))
+    assert float((s == y).float().mean()) < 0.3 and torch.equal(s, mt.shuffled_labels(y, seed=0))
+    assert not torch.equal(s, mt.shuffled_labels(y, seed=1))
+
+
+def test_leave_one_out_probe_tells_informative_features_from_noise():
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(4).repeat(6)
+    informative = torch.nn.functional.one_hot(y, 4).float() * 3 + 0.1 * torch.randn(24, 4, generator=g)
+    noise = torch.randn(24, 4, generator=g)
+    assert mt.leave_one_out_probe(informative, y) == 1.0
+    assert mt.leave_one_out_probe(noise, y) < 0.6
+    twins = torch.tensor([[0.0], [0.1], [5.0], [5.1]])
+    assert mt.leave_one_out_probe(twins, torch.tensor([0, 0, 1, 1])) == 1.0
+    assert mt.leave_one_out_probe(twins, torch.tensor([0, 1, 0, 1])) == 0.0, "an image must not be its own neighbour"
+
+
+def test_negative_transfer_runs_pair_every_way_with_scratch():
+    acc, probe = mt.negative_transfer_runs([0, 1], target_per_class=2, pretrain_steps=10, steps=5, batch_size=16,
+                                           width=16)
+    sources = ("MNIST labels", "shuffled labels")
+    assert set(probe) == {"pixels", *sources}
+    assert set(acc) == {"scratch", *(f"{s}: {w}" for s in sources for w in mt.NEGATIVE_TRANSFER_WAYS)}
+    assert all(len(v) == 2 and all(0 <= a <= 1 for a in v) for v in [*acc.values(), *probe.values()])
+
+
 def test_both_training_loops_use_the_device_pick_device_chooses(data, monkeypatch):
     """As tests/test_train_device.py does for the other lessons: 'cpu:7' is recorded when modules/tensors go there."""
     from torch import nn

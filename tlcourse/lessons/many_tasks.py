@@ -8,6 +8,7 @@ returns probabilities for them) and never computes a task loss or a source weigh
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
@@ -371,29 +372,100 @@ def load_sources(printed: int = 2000, target_per_class: int = 10, image_size: in
     sources; sklearn's digits as the target, with ``target_per_class`` labelled images per class drawn with ``seed``."""
     pair = load_domain_pair(image_size=image_size, source_crop=4)
     keep = torch.as_tensor(stratified_indices(pair.target_y.numpy(), per_class=target_per_class, seed=seed))
-    return SourcesData({"MNIST": (pair.source_x, pair.source_y),
-                        "printed": render_printed_digits(printed, image_size, seed=seed)},
+    sources = {"MNIST": (pair.source_x, pair.source_y)}
+    if printed:  # printed=0: MNIST alone, without the cost of drawing digits
+        sources["printed"] = render_printed_digits(printed, image_size, seed=seed)
+    return SourcesData(sources,
                        pair.target_x[keep], pair.target_y[keep], pair.target_x, pair.target_y,
                        pair.target_test_x, pair.target_test_y)
 
 
 @one_thread()  # small networks: one CPU thread is several times faster (device.one_thread)
 def train_classifier(x: torch.Tensor, y: torch.Tensor, steps: int = 200, batch_size: int = 64, width: int = 128,
-                     lr: float = 3e-3, seed: int = 0) -> nn.Sequential:
+                     lr: float = 3e-3, seed: int = 0, init: nn.Sequential | None = None,
+                     freeze_trunk: bool = False) -> nn.Sequential:
     """The MLP trunk with a 10-way head, trained with ``tlcourse.fit`` for ``steps`` batches drawn with ``seed``
-    from ``(x, y)`` (every classifier gets the same budget, whatever its data's size)."""
+    from ``(x, y)`` (every classifier gets the same budget, whatever its data's size).
+
+    ``init``: a classifier from this function whose trunk is copied as the starting point (transfer);
+    the head is always new. ``freeze_trunk=True`` trains the head only (feature extraction).
+    """
     if len(y) == 0:
         raise ValueError("train_classifier got no training images")
+    if freeze_trunk and init is None:
+        raise ValueError("freeze_trunk=True needs a pretrained classifier as init=")
     torch.manual_seed(seed)
-    model = nn.Sequential(make_trunk(x.shape[-1], width), nn.Linear(width, 10))
+    trunk = copy.deepcopy(init[0]).cpu() if init is not None else make_trunk(x.shape[-1], width)
+    model = nn.Sequential(trunk, nn.Linear(width, 10))
+    trunk.requires_grad_(not freeze_trunk)
     idx = torch.as_tensor(np.random.default_rng(seed).integers(0, len(y), steps * batch_size))
     batches = [(x[i], y[i]) for i in idx.split(batch_size)]
     device = pick_device()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     fit(model, make_loader(batches, batch_size=None, device=device), epochs=1, optimizer=opt, scheduler=sched,
         device=device, progress=False)
     return model.eval()
+
+
+def shuffled_labels(y: torch.Tensor, seed: int) -> torch.Tensor:
+    """The same labels in a random order: each image keeps a label, but the label says nothing about it."""
+    return y[torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))]
+
+
+@torch.no_grad()
+def trunk_features(model: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """The frozen trunk's features (N, width) of a classifier from :func:`train_classifier`, on the CPU."""
+    model.eval()
+    return model[0](x.to(next(model.parameters()).device)).float().cpu()
+
+
+def leave_one_out_probe(features: torch.Tensor, y: torch.Tensor) -> float:
+    """Leave-one-out accuracy of a 1-nearest-neighbour probe on ``features``: each labelled image gets the
+    label of its nearest other image. A check that needs nothing but the few labelled target images and
+    no training: features that separate the classes put same-class images next to each other."""
+    f = torch.as_tensor(features).flatten(1).float()
+    if len(f) < 2:
+        raise ValueError("leave_one_out_probe needs at least two labelled images")
+    dist = torch.cdist(f, f)
+    dist.fill_diagonal_(float("inf"))  # an image may not be its own neighbour
+    return float((torch.as_tensor(y)[dist.argmin(dim=1)] == torch.as_tensor(y)).float().mean())
+
+
+NEGATIVE_TRANSFER_WAYS = {"frozen trunk": dict(freeze_trunk=True), "fine-tuned": {}, "fine-tuned, lr/10": dict(lr_factor=0.1)}
+
+
+def negative_transfer_runs(seeds: Sequence[int], target_per_class: int, pretrain_steps: int, **clf_kw) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Notebook 07's negative-transfer experiment, paired over ``seeds``.
+
+    The MLP is pretrained on MNIST twice, with its labels and with the labels shuffled, then moved to the
+    few labelled target images three ways (:data:`NEGATIVE_TRANSFER_WAYS`), against the same MLP trained on
+    them from scratch with the same steps. Returns ``(accuracy, diagnostic)``: test accuracy per method, and
+    per kind of features (pixels or each pretrained trunk) the leave-one-out nearest-neighbour accuracy on
+    the few labelled target images, the check a practitioner could run before training on the target.
+    """
+    accuracy: dict[str, list[float]] = {}
+    diagnostic: dict[str, list[float]] = {}
+    for seed in seeds:
+        data = load_sources(0, target_per_class, seed=seed)
+        mnist_x, mnist_y = data.sources["MNIST"]
+        pre_kw = {**clf_kw, "steps": pretrain_steps}
+        pretrained = {"MNIST labels": train_classifier(mnist_x, mnist_y, seed=seed, **pre_kw),
+                      "shuffled labels": train_classifier(mnist_x, shuffled_labels(mnist_y, seed), seed=seed, **pre_kw)}
+        x, y = data.target_x, data.target_y
+
+        def test_accuracy(model: nn.Module) -> float:
+            return float((probabilities(model, data.test_x).argmax(1) == data.test_y).float().mean())
+
+        accuracy.setdefault("scratch", []).append(test_accuracy(train_classifier(x, y, seed=seed, **clf_kw)))
+        diagnostic.setdefault("pixels", []).append(leave_one_out_probe(x, y))
+        for source, model in pretrained.items():
+            diagnostic.setdefault(source, []).append(leave_one_out_probe(trunk_features(model, x), y))
+            for way, options in NEGATIVE_TRANSFER_WAYS.items():
+                kw = {**clf_kw, "lr": clf_kw.get("lr", 3e-3) * options.get("lr_factor", 1.0)}
+                model_t = train_classifier(x, y, seed=seed, init=model, freeze_trunk=options.get("freeze_trunk", False), **kw)
+                accuracy.setdefault(f"{source}: {way}", []).append(test_accuracy(model_t))
+    return accuracy, diagnostic
 
 
 @torch.no_grad()
