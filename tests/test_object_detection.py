@@ -243,3 +243,131 @@ def test_threshold_explorer_static_fallback_counts_survivors(capsys):
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
     assert [r[2:] for r in rows] == [["3", "2"], ["2", "1"], ["2", "2"]]
     plt.close(fig)
+
+
+# ---------------------------------------------------------------- transfer: surgery, anchors, targets, loss, AP
+
+def _reference_decode(raw, anchors, stride):
+    """Darknet's decoding, written here (tests are not installed) to close the loop with head_targets."""
+    b, _, h, w = raw.shape
+    a = anchors.shape[0]
+    t = raw.reshape(b, a, -1, h, w).permute(0, 1, 3, 4, 2)
+    gy, gx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    cx, cy = (t[..., 0].sigmoid() + gx) * stride, (t[..., 1].sigmoid() + gy) * stride
+    wh = t[..., 2:4].exp() * anchors.view(1, a, 1, 1, 2)
+    box = torch.stack([cx - wh[..., 0] / 2, cy - wh[..., 1] / 2, cx + wh[..., 0] / 2, cy + wh[..., 1] / 2], -1)
+    return torch.cat([box, t[..., 4:].sigmoid()], -1).reshape(b, a * h * w, -1)
+
+
+def test_head_inputs_feed_the_output_convolutions_and_rehead_changes_only_them():
+    from tlcourse.detection import head_inputs, output_convolutions, rehead
+    torch.manual_seed(0)
+    model = Darknet(parse_cfg(TINY_CFG)).eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        raw, feats = model(x), head_inputs(model, x)
+        for conv, f, r in zip(output_convolutions(model), feats, raw):
+            assert torch.allclose(conv(f), r, atol=1e-5)
+    new = rehead(model, [[(3.0, 3.0), (6.0, 6.0)], [(12.0, 12.0)]], num_classes=1)
+    assert [h.num_classes for h in new.heads] == [1, 1] and new.heads[1].anchors == ((12.0, 12.0),)
+    assert [tuple(o.shape) for o in new(x)] == [(2, 12, 16, 16), (2, 6, 32, 32)]
+    assert new.layers[0] is model.layers[0]  # the backbone is shared, not copied
+    assert model(x)[0].shape[1] == 14  # the original keeps its heads
+    with pytest.raises(DetectorError, match="2 heads"):
+        rehead(model, [[(3.0, 3.0)]], num_classes=1)
+
+
+def test_tile_keeps_boxes_by_centre_and_zoom_scales_them():
+    from tlcourse.lessons import object_detection as od
+    image = torch.rand(3, 100, 150)
+    boxes = torch.tensor([[10.0, 10.0, 30.0, 30.0], [45.0, 5.0, 60.0, 20.0], [120.0, 70.0, 140.0, 95.0]])
+    tiles, tile_boxes = od.tile(image, boxes, 50)
+    assert tiles.shape == (3, 3, 50, 50)  # three tiles hold a centre; the other three are dropped
+    assert torch.equal(tile_boxes[0], torch.tensor([[10.0, 10.0, 30.0, 30.0]]))
+    assert torch.equal(tile_boxes[1], torch.tensor([[0.0, 5.0, 10.0, 20.0]]))  # centre 52.5: the next tile, clipped
+    assert torch.equal(tile_boxes[2], torch.tensor([[20.0, 20.0, 40.0, 45.0]]))
+    assert torch.equal(tiles[0], image[:, :50, :50])
+    big, big_boxes = od.tile(image, boxes, 100, zoom=2, limit=1)
+    assert big.shape == (1, 3, 100, 100) and torch.equal(big_boxes[0], tile_boxes[0] * 2)
+
+
+def test_kmeans_anchors_find_two_box_shapes_smallest_first():
+    from tlcourse.lessons import object_detection as od
+    g = torch.Generator().manual_seed(0)
+    wh = torch.cat([torch.tensor([60.0, 30.0]) + torch.randn(50, 2, generator=g),
+                    torch.tensor([10.0, 12.0]) + torch.randn(50, 2, generator=g).clamp(-2, 2)])
+    anchors = od.kmeans_anchors(wh, 2)
+    assert torch.allclose(anchors, torch.tensor([[10.0, 12.0], [60.0, 30.0]]), atol=1.0)
+
+
+def test_targets_decode_back_to_the_boxes_and_the_loss_is_small_there():
+    from tlcourse.detection import YoloHead
+    from tlcourse.lessons import object_detection as od
+    heads = [YoloHead(((60.0, 60.0), (90.0, 80.0)), 32, 1), YoloHead(((12.0, 12.0), (24.0, 30.0)), 16, 1)]
+    boxes = [torch.tensor([[10.0, 20.0, 24.0, 33.0], [100.0, 40.0, 190.0, 118.0]]),
+             torch.tensor([[50.0, 50.0, 75.0, 82.0]])]
+    targets = od.head_targets(boxes, heads, 256)
+    assert [int(t["obj"].sum()) for t in targets] == [1, 2]  # the big box on the coarse grid, the others fine
+    raws = []
+    for t in targets:
+        b, a, g, _ = t["obj"].shape
+        p = torch.zeros(b, a, g, g, 6)
+        p[..., :2] = torch.logit(t["xy"].clamp(1e-6, 1 - 1e-6))
+        p[..., 2:4] = t["wh"]
+        p[..., 4] = torch.where(t["obj"] > 0, 20.0, -20.0)
+        p[..., 5] = 20.0
+        raws.append(p.permute(0, 1, 4, 2, 3).reshape(b, a * 6, g, g))
+    for i, truth in enumerate(boxes):
+        decoded = torch.cat([_reference_decode(r[i:i + 1], torch.tensor(h.anchors), h.stride)
+                             for r, h in zip(raws, heads)], dim=1)[0]
+        found = decoded[decoded[:, 4] > 0.5, :4]
+        assert torch.allclose(found[found[:, 0].argsort()], truth[truth[:, 0].argsort()], atol=1e-3)
+    perfect = float(od.yolo_loss(raws, targets))
+    wrong = [r.clone() for r in raws]
+    for r in wrong:
+        r[:, [2, 3, 8, 9]] += 1.0  # every box e times too wide and too high: 3 boxes x 2 sizes x 1^2 over 2 tiles
+    assert float(od.yolo_loss(wrong, targets)) == pytest.approx(perfect + 3.0, abs=1e-3)
+
+
+def test_objectness_starts_at_the_prior_and_training_the_heads_lowers_the_loss():
+    from tlcourse.detection import YoloHead
+    from tlcourse.lessons import object_detection as od
+    heads = [YoloHead(((20.0, 20.0),), 8, 1)]
+    torch.manual_seed(0)
+    features = [torch.randn(6, 5, 8, 8)]
+    boxes = [torch.tensor([[8.0 * i, 8.0 * i, 8.0 * i + 20, 8.0 * i + 20]]) for i in range(6)]
+    targets = od.head_targets(boxes, heads, 64)
+    conv = torch.nn.Conv2d(5, 6, 1)
+    (share,) = od.init_objectness([conv], targets)
+    assert share == pytest.approx(1 / 64) and torch.sigmoid(conv.bias[4]).item() == pytest.approx(1 / 64)
+    with torch.no_grad():
+        before = float(od.yolo_loss([conv(features[0])], targets))
+    losses = od.train_heads([conv], features, targets, steps=60, batch_size=6, lr=0.05, seed=0, device="cpu")
+    assert len(losses) == 60 and losses[-1] < 0.8 * before
+
+
+def test_average_precision_comes_from_torchmetrics():
+    pytest.importorskip("torchmetrics")
+    pytest.importorskip("faster_coco_eval")
+    from tlcourse.lessons import object_detection as od
+    truth = [torch.tensor([[0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 40.0, 40.0]])]
+    perfect = [(truth[0], torch.tensor([0.9, 0.8]), torch.zeros(2, dtype=torch.long))]
+    assert od.average_precision(perfect, truth) == {"ap50": 1.0, "ap": 1.0, "ar100": 1.0}
+    half = [(truth[0][:1], torch.tensor([0.9]), torch.zeros(1, dtype=torch.long))]
+    assert od.average_precision(half, truth)["ar100"] == pytest.approx(0.5)
+
+
+def test_the_tree_crown_asset_is_pinned_and_holds_951_crowns():
+    asset = get_asset("tree-crowns")
+    src = asset.sources[0]
+    assert isinstance(src, PipArchiveSource) and src.requirement == "deepforest==2.1.0"
+    assert {n for n, _ in src.members} == {f.name for f in asset.files}
+    assert "CC0" in asset.license and "MIT" in asset.license
+    if locate("tree-crowns", download=False)[0] is None:
+        pytest.skip("run `tlcourse fetch tree-crowns` once")
+    from tlcourse.lessons import object_detection as od
+    stems = (od.TREE_TRAIN, od.TREE_TEST, *od.TREE_OTHER_SITES)
+    loaded = [od.load_tree_image(s) for s in stems]
+    assert sum(len(b) for _, b in loaded) == asset.meta["boxes"] == 951
+    for image, boxes in loaded:
+        assert image.shape[0] == 3 and float(boxes[:, 2:].max()) <= max(image.shape[1:])

@@ -240,3 +240,54 @@ def letterbox(image: torch.Tensor, size: int = 416, fill: float = 0.5) -> tuple[
     left, top = (size - nw) // 2, (size - nh) // 2
     out[:, top:top + nh, left:left + nw] = resized
     return out, scale, (left, top)
+
+
+def head_inputs(model: Darknet, x: torch.Tensor) -> list[torch.Tensor]:
+    """What each YOLO head's last (output) convolution receives: the features a new head is trained on.
+
+    For YOLOv3-tiny at 416×416: (B, 512, 13, 13) and (B, 256, 26, 26). Everything
+    before these is the backbone that transfer keeps frozen.
+    """
+    outputs: list[torch.Tensor] = []
+    feats: list[torch.Tensor] = []
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, _Route):
+            x = torch.cat([outputs[s] for s in layer.sources], dim=1)
+        elif isinstance(layer, _Yolo):
+            feats.append(outputs[i - 2])  # the input of the 1×1 convolution just before [yolo]
+        else:
+            x = layer(x)
+        outputs.append(x)
+    return feats
+
+
+def rehead(model: Darknet, anchors: list[list[tuple[float, float]]], num_classes: int, seed: int = 0) -> Darknet:
+    """Network surgery: each head's output convolution replaced by a fresh one for ``num_classes`` classes.
+
+    ``anchors[k]`` are head k's new anchors (w, h) in input pixels; the new
+    convolution has len(anchors[k]) × (5 + num_classes) filters. The rest of the
+    network (the backbone) is shared with ``model``, not copied.
+    """
+    if len(anchors) != len(model.heads):
+        raise DetectorError(f"the model has {len(model.heads)} heads; got anchors for {len(anchors)}")
+    torch.manual_seed(seed)
+    new = Darknet.__new__(Darknet)
+    nn.Module.__init__(new)
+    new.input_size, new.class_names = model.input_size, []
+    layers, heads, k = list(model.layers), [], 0
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, _Yolo):
+            old = layers[i - 1][0]
+            layers[i - 1] = nn.Sequential(nn.Conv2d(old.in_channels, len(anchors[k]) * (5 + num_classes), 1))
+            layers[i] = _Yolo([tuple(a) for a in anchors[k]], num_classes)
+            heads.append(YoloHead(tuple(tuple(float(v) for v in a) for a in anchors[k]), model.heads[k].stride,
+                                  num_classes))
+            k += 1
+    new.layers = nn.ModuleList(layers)
+    new.heads = heads
+    return new
+
+
+def output_convolutions(model: Darknet) -> list[nn.Conv2d]:
+    """Each head's output convolution, in head order (what :func:`rehead` replaced)."""
+    return [model.layers[i - 1][0] for i, layer in enumerate(model.layers) if isinstance(layer, _Yolo)]

@@ -289,6 +289,39 @@ _ENTRIES: list[Asset] = [
             "installed)",
         meta=dict(items=1682),
     ),
+    Asset(
+        name="tree-crowns", kind="dataset",
+        description="NEON airborne RGB tiles (0.1 m per pixel) with hand-drawn tree-crown boxes (Pascal VOC XML), "
+                    "taken out of the deepforest 2.1.0 wheel (never installed: it pins old libraries).",
+        files=tuple(AssetFile(n, h) for n, h in (
+            ("2019_YELL_2_528000_4978000_image_crop2.png",
+             "a9bdb0f4447fdd899d22f567e0e20ba8320c5413b2ad0cd0ac8d9f3b6e0f9767"),
+            ("2019_YELL_2_528000_4978000_image_crop2.xml",
+             "bd431af6a5086d721eb731b22f5ea28cd8a8eab06883efc1c665391acbc68e11"),
+            ("2019_YELL_2_541000_4977000_image_crop.png",
+             "178e58a23cc2642226a364a30f71bd9258ddc1b012c826f12250914a90c7a131"),
+            ("2019_YELL_2_541000_4977000_image_crop.xml",
+             "cefe4b96888bacbf8af1674f000082e549aa707aa6590d545effb23e43f26631"),
+            ("OSBS_029.png", "d9477c6a00e4902c7bee487d4c5582c3b8b9a2f77f3908a29628b816b291e6ee"),
+            ("OSBS_029.xml", "1f68c4011d7b351c29ca755072e77f3d16e6fd1f995bd05a9dd4eb952b55373c"),
+            ("SOAP_061.png", "256508f1a62149bec4a80879077a865caf50e8cace095e6564c76befa480d424"),
+            ("SOAP_061.xml", "4833280af75fd9c47965a93e38945282835e9e725cac412bdb9469d63480947c"),
+        )),
+        sources=(PipArchiveSource(
+            "deepforest==2.1.0", "deepforest-2.1.0-py3-none-any.whl",
+            "8c2798d8e9be7f0004b194fe207b76c1d9fff6e711b3db67b9508dcd5d00ae54",
+            tuple((n, f"deepforest/data/{n}") for n in (
+                "2019_YELL_2_528000_4978000_image_crop2.png", "2019_YELL_2_528000_4978000_image_crop2.xml",
+                "2019_YELL_2_541000_4977000_image_crop.png", "2019_YELL_2_541000_4977000_image_crop.xml",
+                "OSBS_029.png", "OSBS_029.xml", "SOAP_061.png", "SOAP_061.xml"))),),
+        license="deepforest code MIT (Weinstein et al.); the imagery is NEON Airborne Observation Platform data, "
+                "released by NEON under CC0 1.0 (public domain; NEON asks to be cited as the source)",
+        fix="tlcourse fetch tree-crowns   (pip downloads deepforest's wheel from PyPI once; nothing is installed)",
+        meta=dict(images=4, boxes=951, sites=("YELL", "OSBS", "SOAP"), ground_sample_distance_m=0.1,
+                  published_recall=0.705, published_precision=0.781, published_iou=0.4,
+                  published_source="DeepForest documentation, Evaluation page: the prebuilt tree model on "
+                                   "OSBS_029 at IoU 0.4"),
+    ),
 ]
 
 REGISTRY: dict[str, Asset] = {a.name: a for a in _ENTRIES}

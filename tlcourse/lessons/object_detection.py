@@ -1,20 +1,28 @@
 """Helpers that only notebook 09 (object detection with YOLO) uses: photos, drawing, the threshold widget.
 
-Nothing here decodes a YOLO head, computes IoU or suppresses boxes: those are
-the notebook's exercises, and the functions below take them as arguments.
+Nothing here decodes a YOLO head, computes box IoU or suppresses boxes: those
+are the notebook's exercises, and the functions below take them as arguments
+(the tree-crown evaluation uses torchvision's NMS, which the learner's matches).
+The transfer section's pieces live here too: tiles and boxes of deepforest's
+aerial images, anchors by k-means, the target assignment and YOLOv3's loss,
+head training on cached backbone features, and AP from torchmetrics.
 """
 from __future__ import annotations
 
 import time
+import xml.etree.ElementTree as ET
 from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from ..assets import resolve
-from ..detection import Darknet, letterbox, parse_cfg
+from ..detection import Darknet, YoloHead, head_inputs, letterbox, parse_cfg
+from ..device import one_thread, pick_device
+from ..train import run_steps
 from ..tables import text_table
 from ..widgets import _display, _html_table, _use_widgets, figure_png
 
@@ -153,3 +161,233 @@ def threshold_explorer(image: torch.Tensor, boxes: torch.Tensor, scores: torch.T
     box = widgets.VBox([widgets.HBox([score, iou]), picture, summary])
     _display(box)
     return box
+
+
+# ---- transfer to a new domain: tree crowns in NEON aerial images (deepforest's sample data) ----
+TREE_TRAIN = "2019_YELL_2_528000_4978000_image_crop2"  # Yellowstone: the training tiles come from here
+TREE_TEST = "2019_YELL_2_541000_4977000_image_crop"  # another Yellowstone image: held out
+TREE_OTHER_SITES = ("OSBS_029", "SOAP_061")  # Florida and California: held out, other forests
+
+
+def load_tree_image(stem: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One aerial image (3, H, W) in [0, 1] and its tree-crown boxes (N, 4), (x1, y1, x2, y2) in pixels.
+    Every object is a tree crown (SOAP's "Alive"/"Dead" labels are both trees)."""
+    files = resolve("tree-crowns")
+    rgb = np.asarray(Image.open(files[f"{stem}.png"]).convert("RGB"), dtype=np.float32) / 255
+    boxes = [[float(obj.find("bndbox").find(k).text) for k in ("xmin", "ymin", "xmax", "ymax")]
+             for obj in ET.parse(files[f"{stem}.xml"]).getroot().iter("object")]
+    return torch.from_numpy(rgb).permute(2, 0, 1).contiguous(), torch.tensor(boxes).reshape(-1, 4)
+
+
+def tile(image: torch.Tensor, boxes: torch.Tensor, size: int, limit: int | None = None, zoom: int = 1,
+         ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Cut an image into ``size``×``size`` tiles, row by row (grey past the right and bottom edges).
+
+    A box belongs to the tile that holds its centre, clipped to the tile. Tiles
+    without a box are dropped; ``limit`` keeps the first ones, i.e. a spatial part.
+    ``zoom``: cut ``size // zoom`` pixels and enlarge them ``zoom`` times (boxes too).
+    """
+    if zoom > 1:
+        tiles, tile_boxes = tile(image, boxes, size // zoom, limit)
+        return (F.interpolate(tiles, size=(size, size), mode="bilinear", align_corners=False),
+                [b * size / (size // zoom) for b in tile_boxes])
+    _, h, w = image.shape
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    tiles, tile_boxes = [], []
+    for top in range(0, h, size):
+        for left in range(0, w, size):
+            inside = ((centre[:, 0] >= left) & (centre[:, 0] < left + size)
+                      & (centre[:, 1] >= top) & (centre[:, 1] < top + size))
+            if not inside.any():
+                continue
+            part = image[:, top:top + size, left:left + size]
+            crop = torch.full((3, size, size), 0.5)
+            crop[:, :part.shape[1], :part.shape[2]] = part
+            shift = torch.tensor([left, top, left, top], dtype=boxes.dtype)
+            tiles.append(crop)
+            tile_boxes.append((boxes[inside] - shift).clamp(0, size))
+            if limit is not None and len(tiles) == limit:
+                return torch.stack(tiles), tile_boxes
+    return torch.stack(tiles), tile_boxes
+
+
+def kmeans_anchors(wh: torch.Tensor, k: int, seed: int = 0, iters: int = 100) -> torch.Tensor:
+    """``k`` anchor sizes (w, h) fitted to box sizes by k-means with distance 1 − IoU (YOLOv2's choice:
+    boxes compared as if centred on each other, so big boxes do not dominate), smallest area first."""
+    g = torch.Generator().manual_seed(seed)
+    centres = wh[torch.randperm(len(wh), generator=g)[:k]].clone()
+    for _ in range(iters):
+        inter = torch.minimum(wh[:, None, 0], centres[None, :, 0]) * torch.minimum(wh[:, None, 1], centres[None, :, 1])
+        shape_iou = inter / (wh.prod(1)[:, None] + centres.prod(1)[None, :] - inter)
+        nearest = shape_iou.argmax(1)
+        moved = torch.stack([wh[nearest == j].median(0).values if (nearest == j).any() else centres[j]
+                             for j in range(k)])
+        if torch.equal(moved, centres):
+            break
+        centres = moved
+    return centres[centres.prod(1).argsort()]
+
+
+def anchors_per_head(anchors: torch.Tensor, heads: Sequence[YoloHead]) -> list[list[tuple[float, float]]]:
+    """Share anchors (smallest first) among heads as darknet does: the finest grid gets the smallest."""
+    per = len(anchors) // len(heads)
+    by_stride = sorted(range(len(heads)), key=lambda i: heads[i].stride)
+    out: list[list[tuple[float, float]]] = [[] for _ in heads]
+    for rank, i in enumerate(by_stride):
+        out[i] = [tuple(round(float(v), 1) for v in a) for a in anchors[rank * per:(rank + 1) * per]]
+    return out
+
+
+def backbone_features(model: Darknet, tiles: torch.Tensor, batch_size: int = 8) -> list[torch.Tensor]:
+    """The frozen backbone run once over ``tiles``: what each head's output convolution sees (cached)."""
+    chunks = []
+    with torch.no_grad(), one_thread():
+        for i in range(0, len(tiles), batch_size):
+            chunks.append(head_inputs(model.eval(), tiles[i:i + batch_size]))
+    return [torch.cat(parts) for parts in zip(*chunks)]
+
+
+def head_targets(tile_boxes: Sequence[torch.Tensor], heads: Sequence[YoloHead], size: int,
+                 num_classes: int = 1) -> list[dict[str, torch.Tensor]]:
+    """YOLOv3's assignment: each box is the job of one anchor (the best-matching shape over all heads)
+    in the cell holding its centre. Per head: ``obj`` (B, A, H, W) 1 there, ``xy`` the centre's offset
+    inside the cell, ``wh`` log(box / anchor), ``cls`` one-hot (class 0 here)."""
+    shapes = torch.tensor([a for h in heads for a in h.anchors])
+    owner = [(k, j) for k, h in enumerate(heads) for j in range(len(h.anchors))]
+    out = []
+    for h in heads:
+        g, a = size // h.stride, len(h.anchors)
+        out.append(dict(obj=torch.zeros(len(tile_boxes), a, g, g), xy=torch.zeros(len(tile_boxes), a, g, g, 2),
+                        wh=torch.zeros(len(tile_boxes), a, g, g, 2),
+                        cls=torch.zeros(len(tile_boxes), a, g, g, num_classes)))
+    for b, boxes in enumerate(tile_boxes):
+        wh = (boxes[:, 2:] - boxes[:, :2]).clamp(min=1.0)
+        centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+        inter = torch.minimum(wh[:, None, 0], shapes[None, :, 0]) * torch.minimum(wh[:, None, 1], shapes[None, :, 1])
+        best = (inter / (wh.prod(1)[:, None] + shapes.prod(1)[None, :] - inter)).argmax(1)
+        for n in range(len(boxes)):
+            k, j = owner[int(best[n])]
+            stride, t = heads[k].stride, out[k]
+            g = t["obj"].shape[-1]
+            col, row = (centre[n] / stride).floor().long().clamp(0, g - 1).tolist()
+            t["obj"][b, j, row, col] = 1
+            t["xy"][b, j, row, col] = centre[n] / stride - torch.tensor([col, row])
+            t["wh"][b, j, row, col] = torch.log(wh[n] / torch.tensor(heads[k].anchors[j]))
+            t["cls"][b, j, row, col, 0] = 1
+    return out
+
+
+def init_objectness(heads: Sequence[torch.nn.Conv2d], targets: Sequence[dict[str, torch.Tensor]]) -> list[float]:
+    """Start each new head's objectness bias at the log-odds of the share of responsible anchors (the
+    prior-probability start of RetinaNet and YOLOv5): at 0 every one of thousands of anchors would say
+    "object" with probability 0.5, and the first steps would go into unlearning that."""
+    priors = []
+    for conv, t in zip(heads, targets):
+        share = float(t["obj"].mean().clamp(1e-4, 0.5))
+        anchors = t["obj"].shape[1]
+        with torch.no_grad():
+            conv.bias.view(anchors, -1)[:, 4] = float(np.log(share / (1 - share)))
+        priors.append(share)
+    return priors
+
+
+def yolo_loss(raw_outputs: Sequence[torch.Tensor], targets: Sequence[dict[str, torch.Tensor]]) -> torch.Tensor:
+    """YOLOv3's training loss on raw head outputs, summed over anchors and cells, averaged over tiles:
+    binary cross-entropy for objectness (every cell), for the centre offsets and the classes (responsible
+    anchors only), squared error for the log size factors (responsible anchors only)."""
+    total = raw_outputs[0].new_zeros(())
+    for raw, t in zip(raw_outputs, targets):
+        b, _, h, w = raw.shape
+        p = raw.reshape(b, t["obj"].shape[1], -1, h, w).permute(0, 1, 3, 4, 2)
+        pos = t["obj"] > 0
+        total = total + F.binary_cross_entropy_with_logits(p[..., 4], t["obj"], reduction="sum")
+        if pos.any():
+            total = total + F.binary_cross_entropy_with_logits(p[..., :2][pos], t["xy"][pos], reduction="sum")
+            total = total + F.mse_loss(p[..., 2:4][pos], t["wh"][pos], reduction="sum")
+            total = total + F.binary_cross_entropy_with_logits(p[..., 5:][pos], t["cls"][pos], reduction="sum")
+    return total / raw_outputs[0].shape[0]
+
+
+def train_heads(heads: Sequence[torch.nn.Module], features: Sequence[torch.Tensor],
+                targets: Sequence[dict[str, torch.Tensor]], steps: int, batch_size: int = 8, lr: float = 3e-3,
+                seed: int = 0, device=None) -> list[float]:
+    """Train only the new output convolutions on cached backbone features (``tlcourse.train.run_steps``)."""
+    device = pick_device(device)
+    params = [p for h in heads for p in h.parameters()]
+    for h in heads:
+        h.to(device).train()
+    opt = torch.optim.Adam(params, lr=lr)
+    g = torch.Generator().manual_seed(seed)
+    n = len(features[0])
+
+    def batches():
+        for _ in range(steps):
+            idx = torch.randperm(n, generator=g)[:batch_size]
+            yield [f[idx] for f in features], [{k: v[idx] for k, v in t.items()} for t in targets]
+
+    def step(batch):
+        feats, tgts = batch
+        loss = yolo_loss([h(f) for h, f in zip(heads, feats)], tgts)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
+    with one_thread(device):
+        losses = run_steps(step, batches(), device=device, total=steps)
+    for h in heads:
+        h.cpu().eval()
+    return losses
+
+
+def head_outputs(heads: Sequence[torch.nn.Module], features: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """The trained output convolutions applied to cached features: raw head outputs, as the network gives."""
+    with torch.no_grad(), one_thread():
+        return [h(f) for h, f in zip(heads, features)]
+
+
+def boxes_from_heads(raw_outputs: Sequence[torch.Tensor], heads: Sequence[YoloHead], decode: Callable,
+                     score_threshold: float = 0.05, iou_threshold: float = 0.45, max_boxes: int = 100) -> list[tuple]:
+    """Per tile ``(boxes, scores, classes)``: ``decode`` (the learner's) on each head, score threshold,
+    then per-class NMS (torchvision's, for speed: it computes the same as exercise 3)."""
+    import torchvision
+
+    decoded = torch.cat([decode(r, torch.tensor(h.anchors), h.stride) for r, h in zip(raw_outputs, heads)], dim=1)
+    out = []
+    for d in decoded:
+        scores, classes = (d[:, 4:5] * d[:, 5:]).max(dim=1)
+        keep = scores > score_threshold
+        b, s, c = d[keep, :4], scores[keep], classes[keep]
+        kept = torchvision.ops.batched_nms(b, s, c, iou_threshold)[:max_boxes]
+        out.append((b[kept], s[kept], c[kept]))
+    return out
+
+
+def average_precision(detections: Sequence[tuple], truths: Sequence[torch.Tensor]) -> dict[str, float]:
+    """COCO-style AP from torchmetrics (faster-coco-eval backend): ``ap50`` (IoU 0.5), ``ap`` (mean over
+    IoU 0.5:0.95) and ``ar100`` (recall with up to 100 boxes per tile)."""
+    from torchmetrics.detection import MeanAveragePrecision
+
+    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend="faster_coco_eval")
+    metric.update([dict(boxes=b.float(), scores=s.float(), labels=c.long()) for b, s, c in detections],
+                  [dict(boxes=t.float(), labels=torch.zeros(len(t), dtype=torch.long)) for t in truths])
+    r = metric.compute()
+    return dict(ap50=float(r["map_50"]), ap=float(r["map"]), ar100=float(r["mar_100"]))
+
+
+def show_tree_detections(tiles: torch.Tensor, truths: Sequence[torch.Tensor], rows: Sequence[tuple[str, Sequence]],
+                         n: int = 2):
+    """``n`` tiles side by side for each ``(title, detections)`` row: ground truth in white, detections in red."""
+    fig, axes = plt.subplots(len(rows), n, figsize=(3.6 * n, 3.6 * len(rows)), squeeze=False)
+    for r, (title, dets) in enumerate(rows):
+        for i in range(n):
+            ax = axes[r, i]
+            ax.imshow(tiles[i].permute(1, 2, 0).clamp(0, 1).numpy())
+            for x1, y1, x2, y2 in truths[i].tolist():
+                ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="white", linewidth=1))
+            for x1, y1, x2, y2 in dets[i][0].tolist():
+                ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="red", linewidth=1))
+            ax.set_title(f"{title}: {len(dets[i][0])} boxes, {len(truths[i])} crowns", fontsize=8)
+            ax.axis("off")
+    fig.tight_layout()
+    return fig
