@@ -135,3 +135,17 @@ def test_embed_texts_padding_invariant_and_cached():
     again = embed_texts([short, "a much longer review that needs a lot of padding for the short one"])
     assert torch.equal(batched, again)
     assert not torch.allclose(batched.norm(dim=1), torch.ones(2)), "embeddings are returned unnormalised"
+
+
+def test_label_prototypes_average_unit_length_wordings():
+    vectors = {"bad": [3.0, 0.0], "awful": [0.0, 2.0], "good": [0.0, 5.0], "great": [1.0, 0.0]}
+    embed = lambda texts: torch.tensor([vectors[t] for t in texts])
+    protos = zs.label_prototypes([("bad", "good"), ("awful", "great")], embed=embed)
+    assert torch.allclose(protos, torch.tensor([[0.5, 0.5], [0.5, 0.5]])), "each wording counts once, whatever its length"
+    one = zs.label_prototypes([("bad", "good")], embed=embed)
+    assert torch.allclose(one, torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match="at least one wording"):
+        zs.label_prototypes([], embed=embed)
+    with pytest.raises(ValueError, match="same label order"):
+        zs.label_prototypes([("bad", "good"), ("awful",)], embed=embed)
+    assert len(zs.SENTIMENT_ENSEMBLE) >= 10 and all(len(p) == 2 for p in zs.SENTIMENT_ENSEMBLE)

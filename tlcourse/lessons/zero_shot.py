@@ -95,6 +95,38 @@ SENTIMENT_PHRASINGS = {
 }
 
 
+#: Ten hand-written (rotten, fresh) descriptions for a prompt ensemble: several wordings of each label,
+#: averaged, are a steadier description than any one of them (CLIP averages 80 prompts per class).
+SENTIMENT_ENSEMBLE = (
+    ("a negative movie review", "a positive movie review"),
+    ("a bad movie", "a good movie"),
+    ("This movie is terrible.", "This movie is great."),
+    ("a boring, badly made film that wastes your time", "a moving, brilliantly made film that is worth watching"),
+    ("I hated this film.", "I loved this film."),
+    ("a disappointing, dull movie", "a delightful, entertaining movie"),
+    ("the worst film of the year", "the best film of the year"),
+    ("an awful movie", "a wonderful movie"),
+    ("poorly acted and badly written", "well acted and beautifully written"),
+    ("a waste of time", "worth your time"),
+)
+
+
+def label_prototypes(pairs: Sequence[tuple[str, ...]], embed: Callable | None = None) -> torch.Tensor:
+    """One embedding per label from several wordings of it: the mean of their unit-length embeddings.
+
+    ``pairs``: one tuple of label texts per wording, e.g. ``[("bad", "good"), ("awful", "great")]``.
+    Returns (labels, D). ``embed`` defaults to MiniLM's :func:`embed_texts`.
+    """
+    if not pairs:
+        raise ValueError("label_prototypes needs at least one wording, e.g. [('bad', 'good')]")
+    if len({len(p) for p in pairs}) != 1:
+        raise ValueError("every wording must give one text per label, in the same label order")
+    if embed is None:
+        from ..text import embed_texts as embed
+    per_wording = torch.stack([F.normalize(torch.as_tensor(embed(list(p))).float(), dim=1) for p in pairs])
+    return per_wording.mean(dim=0)
+
+
 def seen_unseen_split(unseen: Sequence[str] = DEFAULT_UNSEEN,
                       classes: Sequence[str] = FASHION_CLASSES) -> tuple[list[int], list[int]]:
     """``(seen, unseen)`` class indices, both sorted, from the names of the unseen classes."""
