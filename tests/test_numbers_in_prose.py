@@ -161,3 +161,40 @@ def test_labelled_or_formal_numbers_pass(text):
 def test_prose_outside_conclusions_is_not_scanned():
     nb = _nb(("markdown", "## 2. Data\nMobileNetV2 (71.9% top-1) is the backbone.", {}), ("code", "x", {}))
     assert not conclusion_cells(nb)
+
+
+RESULTS_MD = ROOT / "docs" / "RESULTS.md"
+RESULTS_LABEL = re.compile(r"\([^()]*docs/RESULTS\.md,\s*\d+\s+(?:seeds?|runs?)[^()]*\)")
+THREE_DECIMALS = re.compile(r"(?<![\w.])[+-]?\d\.\d{3}(?![\d])")
+
+
+def numbers_missing_from_results(text: str, results: str) -> list[tuple[str, str]]:
+    """(number, sentence) for each three-decimal figure in a sentence labelled '(docs/RESULTS.md, ...)' that
+    docs/RESULTS.md does not contain: a quoted result that drifted from the table it cites."""
+    prose = NOT_PROSE.sub(" ", text)
+    out = []
+    for sentence in SENTENCE_END.split(prose):
+        if sentence and RESULTS_LABEL.search(sentence):
+            for m in THREE_DECIMALS.finditer(sentence):
+                if m.group(0).lstrip("+") not in results:
+                    out.append((m.group(0), " ".join(sentence.split())[:160]))
+    return out
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.parent.name for p in NOTEBOOKS])
+def test_figures_cited_from_results_are_in_results(path):
+    results = RESULTS_MD.read_text()
+    nb = json.loads(path.read_text())
+    missing = [f"cell {i}: {num} in: {sentence}" for i, cell in enumerate(nb["cells"]) if cell["cell_type"] == "markdown"
+               for num, sentence in numbers_missing_from_results(_source(cell), results)]
+    assert not missing, (f"{path.relative_to(ROOT)} cites docs/RESULTS.md for figures it does not contain (rerun "
+                         "moved them?): quote the current figures:\n  " + "\n  ".join(missing))
+
+
+def test_a_drifted_results_figure_is_found():
+    results = "| DANN | 0.728 ± 0.041 | source-only | 0.456 ± 0.169 | +0.272 ± 0.135 | 3/3 |"
+    assert not numbers_missing_from_results("DANN reached 0.728, +0.272 over 0.456 (docs/RESULTS.md, 3 seeds).",
+                                            results)
+    assert numbers_missing_from_results("DANN reached 0.733 (docs/RESULTS.md, 3 seeds).", results) == [
+        ("0.733", "DANN reached 0.733 (docs/RESULTS.md, 3 seeds).")]
+    assert not numbers_missing_from_results("DANN reached 0.733 (development run, 1 seed).", results)
