@@ -198,3 +198,19 @@ def test_train_hint_teaches_the_student_the_teachers_features_and_is_seeded():
     assert not student.features.training
     with pytest.raises(ValueError, match="rows of teacher features"):
         distill.train_hint(student.features, images, teacher_features[:10], epochs=1)
+
+
+def test_omitted_class_scores_correct_the_bias_from_the_prior_without_labels():
+    from torch import nn
+
+    logits = torch.tensor([[2.0, 0.0, 1.0], [0.0, 3.0, 0.5], [1.0, 0.0, 0.9], [0.0, 1.0, 2.0]])
+    labels = torch.tensor([0, 1, 2, 2])
+    r = distill.omitted_class_scores(nn.Identity(), logits, labels, omitted=2, prior=0.5)
+    assert r["accuracy"] == 0.75 and r["omitted class"] == 0.5
+    assert r["bias"] == pytest.approx(0.55) and r["omitted class, corrected"] == 1.0 and r["accuracy, corrected"] == 1.0
+    shuffled = distill.omitted_class_scores(nn.Identity(), logits, labels[[1, 0, 3, 2]], omitted=2, prior=0.5)
+    assert shuffled["bias"] == r["bias"], "the correction must not look at the labels"
+    default = distill.omitted_class_scores(nn.Identity(), logits, labels, omitted=2)
+    assert default["bias"] == pytest.approx(-float(torch.quantile(torch.tensor([-1.0, -2.5, -0.1, 1.0]), 2 / 3)))
+    with pytest.raises(ValueError, match="not one of the model's 3 outputs"):
+        distill.omitted_class_scores(nn.Identity(), logits, labels, omitted=3)
