@@ -147,7 +147,8 @@ def test_transfer_copies_the_trunk_and_freezing_keeps_it():
     tuned = mt.train_classifier(sd.target_x, sd.target_y, steps=20, batch_size=8, width=16, seed=0, init=source)
     assert all(torch.equal(a, b) for a, b in zip(before, frozen[0].parameters())), "a frozen trunk must not move"
     assert not all(torch.equal(a, b) for a, b in zip(before, tuned[0].parameters())), "fine-tuning moves the trunk"
-    assert all(torch.equal(a, b) for a, b in zip(before, source[0].parameters())), "the source model is copied, not trained"
+    assert all(torch.equal(a, b) for a, b in zip(before, source[0].parameters())), \
+        "the source model is copied, not trained"
     assert frozen[0] is not source[0] and frozen[1].out_features == 10
     with pytest.raises(ValueError, match="init="):
         mt.train_classifier(x, y, steps=1, freeze_trunk=True)

@@ -185,7 +185,8 @@ def numbers_missing_from_results(text: str, results: str) -> list[tuple[str, str
 def test_figures_cited_from_results_are_in_results(path):
     results = RESULTS_MD.read_text()
     nb = json.loads(path.read_text())
-    missing = [f"cell {i}: {num} in: {sentence}" for i, cell in enumerate(nb["cells"]) if cell["cell_type"] == "markdown"
+    missing = [f"cell {i}: {num} in: {sentence}"
+               for i, cell in enumerate(nb["cells"]) if cell["cell_type"] == "markdown"
                for num, sentence in numbers_missing_from_results(_source(cell), results)]
     assert not missing, (f"{path.relative_to(ROOT)} cites docs/RESULTS.md for figures it does not contain (rerun "
                          "moved them?): quote the current figures:\n  " + "\n  ".join(missing))

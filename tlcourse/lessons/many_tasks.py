@@ -432,10 +432,12 @@ def leave_one_out_probe(features: torch.Tensor, y: torch.Tensor) -> float:
     return float((torch.as_tensor(y)[dist.argmin(dim=1)] == torch.as_tensor(y)).float().mean())
 
 
-NEGATIVE_TRANSFER_WAYS = {"frozen trunk": dict(freeze_trunk=True), "fine-tuned": {}, "fine-tuned, lr/10": dict(lr_factor=0.1)}
+NEGATIVE_TRANSFER_WAYS = {"frozen trunk": dict(freeze_trunk=True), "fine-tuned": {},
+                          "fine-tuned, lr/10": dict(lr_factor=0.1)}
 
 
-def negative_transfer_runs(seeds: Sequence[int], target_per_class: int, pretrain_steps: int, **clf_kw) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+def negative_transfer_runs(seeds: Sequence[int], target_per_class: int, pretrain_steps: int,
+                           **clf_kw) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Notebook 07's negative-transfer experiment, paired over ``seeds``.
 
     The MLP is pretrained on MNIST twice, with its labels and with the labels shuffled, then moved to the
@@ -463,7 +465,8 @@ def negative_transfer_runs(seeds: Sequence[int], target_per_class: int, pretrain
             diagnostic.setdefault(source, []).append(leave_one_out_probe(trunk_features(model, x), y))
             for way, options in NEGATIVE_TRANSFER_WAYS.items():
                 kw = {**clf_kw, "lr": clf_kw.get("lr", 3e-3) * options.get("lr_factor", 1.0)}
-                model_t = train_classifier(x, y, seed=seed, init=model, freeze_trunk=options.get("freeze_trunk", False), **kw)
+                model_t = train_classifier(x, y, seed=seed, init=model,
+                                           freeze_trunk=options.get("freeze_trunk", False), **kw)
                 accuracy.setdefault(f"{source}: {way}", []).append(test_accuracy(model_t))
     return accuracy, diagnostic
 
