@@ -255,3 +255,18 @@ def test_profile_sizes_are_smaller_when_quick():
     assert quick["01"]["image_size"] < full["01"]["image_size"]
     with pytest.raises(KeyError, match="known"):
         quick["99"]
+
+
+def test_holdout_split_keeps_a_stratified_fifth_for_validation():
+    from tlcourse.data import holdout_split
+
+    labels = np.repeat(np.arange(10), 30)
+    rows = np.concatenate([np.flatnonzero(labels == c)[:10] for c in range(10)])  # 10 labelled per class
+    train, held = holdout_split(rows, labels, seed=0)
+    assert not set(train) & set(held) and sorted([*train, *held]) == sorted(rows)
+    assert np.bincount(labels[held], minlength=10).tolist() == [2] * 10
+    for part in holdout_split(rows[::5], labels, seed=0):  # 2 labelled per class: one to train, one to validate
+        assert np.bincount(labels[part], minlength=10).tolist() == [1] * 10
+    assert not np.array_equal(held, holdout_split(rows, labels, seed=1)[1])
+    with pytest.raises(ValueError, match="nothing to train on"):
+        holdout_split(rows[::10], labels, seed=0)  # 1 labelled per class

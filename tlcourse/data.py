@@ -135,6 +135,23 @@ def stratified_indices(labels: np.ndarray, n: int | None = None, per_class: int 
     return idx
 
 
+
+def holdout_split(rows, labels, seed: int = 0, fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """Split labelled ``rows`` (indices into ``labels``) into sorted (train, validation) index arrays.
+
+    ``fraction`` of each class goes to validation, at least one image per class, so that a model trained
+    on few labels can still be early-stopped on images it never trained on.
+    """
+    rows = np.asarray(rows)
+    classes = np.unique(np.asarray(labels)[rows])
+    per_class = max(1, round(fraction * len(rows) / len(classes)))
+    held = rows[stratified_indices(np.asarray(labels)[rows], per_class=per_class, seed=seed)]
+    train = np.setdiff1d(rows, held)
+    if len(train) == 0:
+        raise ValueError(f"holdout_split: {len(rows)} labelled rows leave nothing to train on; give more rows "
+                         "or a smaller fraction")
+    return np.sort(train), np.sort(held)
+
 def few_shot_subset(dataset, k: int, seed: int = 0):
     """``k`` labelled examples per class, stratified and reproducible for a seed."""
     return dataset.subset(stratified_indices(dataset.labels, per_class=k, seed=seed))

@@ -72,7 +72,8 @@ class Profile:
 _SIZES = {
     "quick": {
         "01": dict(image_size=96, pool=2000, test=1000, label_budgets=(10, 50, 200), seeds=3,
-                   scratch_model="small_cnn", scratch_steps=150, scratch_seeds=1),
+                   scratch_model="small_cnn", scratch_max_epochs=40, scratch_patience_steps=60,
+                   scratch_patience_epochs=4, scratch_seeds=1),
         "02": dict(image_size=32, train=500, test=500, epochs=3, seeds=2, batch_size=32, lr=1e-4,
                    head_lr=1e-3, head_only_lr=1e-2, scratch_lr=3e-3, unfreeze=(0, 5, 19)),
         "03": dict(max_length=48, train=600, test=400, label_budgets=(16, 64, 256), seeds=3,
@@ -111,7 +112,8 @@ _SIZES = {
     },
     "full": {
         "01": dict(image_size=224, pool=10000, test=10000, label_budgets=(10, 50, 200, 1000), seeds=5,
-                   scratch_model="mobilenet_v2", scratch_steps=3000, scratch_seeds=3),
+                   scratch_model="mobilenet_v2", scratch_max_epochs=100,
+                   scratch_patience_steps=1500, scratch_patience_epochs=10, scratch_seeds=3),
         "02": dict(image_size=224, train=10000, test=10000, epochs=9, seeds=3, batch_size=64, lr=1e-4,
                    head_lr=1e-3, head_only_lr=1e-2, scratch_lr=3e-3, unfreeze=(0, 5, 19)),
         "03": dict(max_length=128, train=8000, test=2000, label_budgets=(16, 64, 256, 1024, 8000), seeds=5,
