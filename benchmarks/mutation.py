@@ -390,6 +390,28 @@ def exercises_markdown(data: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def reclassify(data: dict, equivalents: dict[str, str]) -> dict:
+    """Move survivors that ``equivalents`` lists (with their reason) out of the rate, without re-running."""
+    for r in data["exercises"]:
+        still = []
+        for s in r["survived"]:
+            reason = equivalents.get(f"{r['assignment']}/{r['grade_id']}/{s['key']}")
+            (r["equivalent"].append(s | {"reason": reason}) if reason else still.append(s))
+        r["survived"] = still
+    return data
+
+
+def _write(data: dict, out: pathlib.Path) -> pathlib.Path:
+    results_path = out / "results" / "mutation.json"
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    for path, text in ((results_path, json.dumps(data, indent=1)), (out / "EXERCISES.md", exercises_markdown(data))):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    print(f"wrote {results_path} and {out / 'EXERCISES.md'}")
+    return results_path
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
@@ -397,7 +419,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--max-per-exercise", type=int, default=40, help="mutants graded per exercise (seeded sample)")
     ap.add_argument("--solutions", type=pathlib.Path, default=ROOT / "solutions")
     ap.add_argument("--out", type=pathlib.Path, default=ROOT / "docs", help="docs folder: results/mutation.json, EXERCISES.md")
+    ap.add_argument("--reclassify", action="store_true",
+                    help="only re-read mutation_equivalents.json into the stored results and rewrite the report")
     args = ap.parse_args(argv)
+    if args.reclassify:
+        data = reclassify(json.loads((args.out / "results" / "mutation.json").read_text()), load_equivalents())
+        _write(data, args.out)
+        return data
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
     from _common import machine
     folders = sorted(p for p in args.solutions.iterdir() if p.is_dir() and (not args.assignment or p.name in args.assignment))
@@ -422,12 +450,7 @@ def main(argv=None) -> dict:
     data = {"started_utc": started, "max_per_exercise": args.max_per_exercise, "commands": commands,
             "machine": f"{m['cpus']} CPUs, {m['cpu_model']}, torch {m['torch']}",
             "exercises": sorted(rows, key=lambda r: (r["assignment"], r["grade_id"]))}
-    results_path.parent.mkdir(parents=True, exist_ok=True)
-    for path, text in ((results_path, json.dumps(data, indent=1)), (args.out / "EXERCISES.md", exercises_markdown(data))):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    print(f"wrote {results_path} and {args.out / 'EXERCISES.md'}")
+    _write(data, args.out)
     return data
 
 

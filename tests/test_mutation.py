@@ -103,3 +103,12 @@ def test_exercise_option_grades_only_that_exercise_and_keeps_the_other_rows(tmp_
     data = mutation.main([*args, "--exercise", "q1_mean_abs"])
     assert [r["grade_id"] for r in data["exercises"]] == ["q0_other", "q1_mean_abs"]
     assert "--exercise q1_mean_abs" in (out / "EXERCISES.md").read_text()
+
+
+def test_reclassify_moves_a_listed_survivor_out_of_the_rate():
+    row = dict(assignment="01_toy", grade_id="q1", mutants=2, killed=1, survived=[dict(op="x", line="a", key="k1")],
+               equivalent=[])
+    data = mutation.reclassify({"exercises": [row]}, {"01_toy/q1/k1": "same maths"})
+    assert row["survived"] == [] and data["exercises"][0]["equivalent"][0]["reason"] == "same maths"
+    assert mutation.reclassify({"exercises": [dict(row, survived=[dict(key="k2")], equivalent=[])]},
+                               {})["exercises"][0]["survived"] == [dict(key="k2")]
