@@ -371,6 +371,7 @@ def exercises_markdown(data: dict) -> str:
            f"Measured {data['started_utc']} on {data['machine']}; at most {data['max_per_exercise']} mutants per "
            "exercise (a seeded sample where there are more).", "",
            *[f"Command: `{c}`" for c in data.get("commands", [])], "",
+           *[f"Note: {n}" for n in data.get("notes", [])], *([""] if data.get("notes") else []),
            "| exercise | mutants | killed | kill rate | equivalent | surviving | measured |",
            "|---|---|---|---|---|---|---|"]
     for r in rows:
