@@ -416,7 +416,8 @@ def _write(data: dict, out: pathlib.Path) -> pathlib.Path:
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
-    ap.add_argument("--exercise", action="append", help="only this solution grade id, e.g. q3_head_solution (repeatable)")
+    ap.add_argument("--exercise", action="append",
+                    help="only this solution grade id, e.g. q3_head_solution (repeatable)")
     ap.add_argument("--max-per-exercise", type=int, default=40, help="mutants graded per exercise (seeded sample)")
     ap.add_argument("--solutions", type=pathlib.Path, default=ROOT / "solutions")
     ap.add_argument("--out", type=pathlib.Path, default=ROOT / "docs", help="docs folder: results/mutation.json, EXERCISES.md")

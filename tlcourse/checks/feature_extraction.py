@@ -115,7 +115,8 @@ def _eval_extract(extract) -> None:
         raise Wrong(f"with a last batch of ONE image you return features {tuple(feats.shape)} and labels "
                     f"{tuple(labels.shape)}; expected (33, {ref.shape[1]}) and (33,). Keep the batch dimension "
                     "of every batch, even a batch of one.")
-    if not torch.allclose(feats.float().cpu(), ref[:33], atol=1e-4, rtol=1e-4) or not torch.equal(labels.long(), y[:33]):
+    same = torch.allclose(feats.float().cpu(), ref[:33], atol=1e-4, rtol=1e-4)
+    if not same or not torch.equal(labels.cpu().long(), y[:33]):
         raise Wrong("with a last batch of ONE image the features or labels differ from the backbone's eval-mode "
                     "output in the loader's order.")
 
