@@ -1,6 +1,7 @@
 """Mutation testing of the graded exercises: do the hidden tests catch plausible mistakes?
 
-    .venv/bin/python benchmarks/mutation.py [--assignment 06_zero_shot] [--max-per-exercise 40] [--out DIR]
+    .venv/bin/python benchmarks/mutation.py [--assignment 06_zero_shot] [--exercise q2_extract_solution]
+                                            [--max-per-exercise 40] [--out DIR]
     make mutation
 
 For every graded solution region (``### BEGIN SOLUTION`` ... ``### END SOLUTION``)
@@ -255,6 +256,7 @@ class ExerciseResult:
     equivalent: list[dict] = field(default_factory=list)
     sampled_from: int = 0
     seconds: float = 0.0
+    measured_utc: str = ""
 
     @property
     def kill_rate(self) -> float | None:
@@ -283,8 +285,9 @@ def _segments(cells) -> list[tuple[int, int, list[int]]]:
 
 
 def mutate_notebook(path: pathlib.Path, max_per_exercise: int = 40, min_timeout: float = 30.0,
-                    equivalents: dict[str, str] | None = None, log=print) -> list[ExerciseResult]:
-    """Grade every mutant of every exercise of one solution notebook with its own tests."""
+                    equivalents: dict[str, str] | None = None, log=print,
+                    only: set[str] | None = None) -> list[ExerciseResult]:
+    """Grade every mutant of every exercise (or of those whose grade id is in ``only``) with its own tests."""
     import nbformat
     nb = nbformat.read(path, as_version=4)
     cells = nb.cells
@@ -313,6 +316,9 @@ def mutate_notebook(path: pathlib.Path, max_per_exercise: int = 40, min_timeout:
             gid = cell.metadata["nbgrader"]["grade_id"]
             if any(st != "ok" for src, st in zip(segment, status) if src in test_src):
                 raise RuntimeError(f"{assignment}/{gid}: the solution fails its own tests; fix that first")
+            if only and gid not in only:
+                i = end + 1
+                continue
             res = ExerciseResult(assignment, gid, [cells[t].metadata["nbgrader"]["grade_id"] for t in tests])
             every = mutants(cell.source)
             res.sampled_from = len(every)
@@ -333,9 +339,12 @@ def mutate_notebook(path: pathlib.Path, max_per_exercise: int = 40, min_timeout:
                     entry = dict(op=m.op, line=m.line, key=m.key)
                     reason = equivalents.get(f"{assignment}/{gid}/{m.key}")
                     (res.equivalent if reason else res.survived).append(entry | ({"reason": reason} if reason else {}))
+                    if not reason:
+                        log(f"  survived: {gid} {m.op}: {m.line} (key {m.key})")
                 for src in segment:  # restore the correct state
                     kernel.run(src, timeout=900, remember=False)
             res.seconds = round(time.perf_counter() - t_ex, 1)
+            res.measured_utc = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
             rate = res.kill_rate
             log(f"{assignment}/{gid}: {res.killed}/{res.mutants - len(res.equivalent)} killed "
                 f"({'n/a' if rate is None else f'{rate:.0%}'}), {len(res.equivalent)} equivalent, "
@@ -361,13 +370,16 @@ def exercises_markdown(data: dict) -> str:
            "in every exercise.", "",
            f"Measured {data['started_utc']} on {data['machine']}; at most {data['max_per_exercise']} mutants per "
            "exercise (a seeded sample where there are more).", "",
-           "| exercise | mutants | killed | kill rate | equivalent | surviving |", "|---|---|---|---|---|---|"]
+           *[f"Command: `{c}`" for c in data.get("commands", [])], "",
+           *[f"Note: {n}" for n in data.get("notes", [])], *([""] if data.get("notes") else []),
+           "| exercise | mutants | killed | kill rate | equivalent | surviving | measured |",
+           "|---|---|---|---|---|---|---|"]
     for r in rows:
         scored = r["mutants"] - len(r["equivalent"])
         rate = f"{r['killed'] / scored:.0%}" if scored else "n/a"
         sample = f" (of {r['sampled_from']})" if r["sampled_from"] > r["mutants"] else ""
         out.append(f"| {r['assignment']}/{r['grade_id']} | {r['mutants']}{sample} | {r['killed']} | {rate} | "
-                   f"{len(r['equivalent'])} | {len(r['survived'])} |")
+                   f"{len(r['equivalent'])} | {len(r['survived'])} | {r.get('measured_utc', '')} |")
     surv = [(r, s) for r in rows for s in r["survived"]]
     if surv:
         out += ["", "## Surviving mutants (gaps in the tests)", ""]
@@ -379,13 +391,43 @@ def exercises_markdown(data: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def reclassify(data: dict, equivalents: dict[str, str]) -> dict:
+    """Move survivors that ``equivalents`` lists (with their reason) out of the rate, without re-running."""
+    for r in data["exercises"]:
+        still = []
+        for s in r["survived"]:
+            reason = equivalents.get(f"{r['assignment']}/{r['grade_id']}/{s['key']}")
+            (r["equivalent"].append(s | {"reason": reason}) if reason else still.append(s))
+        r["survived"] = still
+    return data
+
+
+def _write(data: dict, out: pathlib.Path) -> pathlib.Path:
+    results_path = out / "results" / "mutation.json"
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    for path, text in ((results_path, json.dumps(data, indent=1)), (out / "EXERCISES.md", exercises_markdown(data))):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    print(f"wrote {results_path} and {out / 'EXERCISES.md'}")
+    return results_path
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
+    ap.add_argument("--exercise", action="append",
+                    help="only this solution grade id, e.g. q3_head_solution (repeatable)")
     ap.add_argument("--max-per-exercise", type=int, default=40, help="mutants graded per exercise (seeded sample)")
     ap.add_argument("--solutions", type=pathlib.Path, default=ROOT / "solutions")
     ap.add_argument("--out", type=pathlib.Path, default=ROOT / "docs", help="docs folder: results/mutation.json, EXERCISES.md")
+    ap.add_argument("--reclassify", action="store_true",
+                    help="only re-read mutation_equivalents.json into the stored results and rewrite the report")
     args = ap.parse_args(argv)
+    if args.reclassify:
+        data = reclassify(json.loads((args.out / "results" / "mutation.json").read_text()), load_equivalents())
+        _write(data, args.out)
+        return data
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
     from _common import machine
     folders = sorted(p for p in args.solutions.iterdir() if p.is_dir() and (not args.assignment or p.name in args.assignment))
@@ -394,20 +436,23 @@ def main(argv=None) -> dict:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     results_path = args.out / "results" / "mutation.json"
     old = json.loads(results_path.read_text()) if results_path.exists() and args.assignment else {"exercises": []}
-    rows = [r for r in old["exercises"] if r["assignment"] not in {f.name for f in folders}]
+    only = set(args.exercise or ())
+    new = []
     for folder in folders:
         for nb_path in sorted(folder.glob("*.ipynb")):
-            rows += [asdict(r) for r in mutate_notebook(nb_path, args.max_per_exercise)]
+            new += [asdict(r) for r in mutate_notebook(nb_path, args.max_per_exercise, only=only or None)]
+    fresh = {(r["assignment"], r["grade_id"]) for r in new}
+    replaced = (lambda r: (r["assignment"], r["grade_id"]) in fresh) if only else \
+        (lambda r: r["assignment"] in {f.name for f in folders})
+    rows = [r for r in old["exercises"] if not replaced(r)] + new
+    command = "python benchmarks/mutation.py" + (f" {' '.join(argv)}" if argv is not None else
+                                                 "".join(f" {a}" for a in sys.argv[1:]))
+    commands = [c for c in old.get("commands", []) if c != command] + [command] if args.assignment else [command]
     m = machine()
-    data = {"started_utc": started, "max_per_exercise": args.max_per_exercise,
+    data = {"started_utc": started, "max_per_exercise": args.max_per_exercise, "commands": commands,
             "machine": f"{m['cpus']} CPUs, {m['cpu_model']}, torch {m['torch']}",
             "exercises": sorted(rows, key=lambda r: (r["assignment"], r["grade_id"]))}
-    results_path.parent.mkdir(parents=True, exist_ok=True)
-    for path, text in ((results_path, json.dumps(data, indent=1)), (args.out / "EXERCISES.md", exercises_markdown(data))):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    print(f"wrote {results_path} and {args.out / 'EXERCISES.md'}")
+    _write(data, args.out)
     return data
 
 

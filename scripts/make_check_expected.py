@@ -141,7 +141,33 @@ def feature_extraction() -> dict:
     inputs = {"extract_probe": _expected.fingerprint(x, *net.state_dict().values())}
     with torch.no_grad():
         features = net.eval()(x)  # the backbone's eval-mode output: what extraction must return
-    return {"inputs": inputs, "values": {"eval_features": _list(features)}}
+    values = {"eval_features": _list(features)}
+    fx, fy = FE._train_probe()
+    inputs["train_probe"] = _expected.fingerprint(fx, fy)
+    for name, kw in HEAD_RUNS.items():  # the head after a few seeded steps: right, and each named mistake
+        torch.manual_seed(FE._TRAIN_SEED)
+        head = train_head_reference(fx, fy, FE._TRAIN_CLASSES, **{**FE._TRAIN_ARGS, **kw})
+        values[f"head/{name}"] = [_list(head.weight), _list(head.bias)]
+    return {"inputs": inputs, "values": values}
+
+
+def train_head_reference(features, labels, num_classes, steps, lr, weight_decay, zero_grad=True,
+                         optimizer="adamw", softmax=False):
+    """Full-batch AdamW on cross-entropy from a fresh nn.Linear; the flags make the named mistakes."""
+    head = torch.nn.Linear(features.shape[1], num_classes)
+    opt = (torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay) if optimizer == "adamw"
+           else torch.optim.Adam(head.parameters(), lr=lr))
+    for _ in range(steps):
+        if zero_grad:
+            opt.zero_grad()
+        out = head(features)
+        F.cross_entropy(out.softmax(1) if softmax else out, labels).backward()
+        opt.step()
+    return head
+
+
+HEAD_RUNS = {"right": {}, "no_zero_grad": {"zero_grad": False}, "adam": {"optimizer": "adam"},
+             "softmax": {"softmax": True}, "defaults": {"steps": 300, "lr": 1e-2, "weight_decay": 1e-3}}
 
 
 # ---------------------------------------------------------------- 03 nlp_transfer

@@ -134,7 +134,26 @@ def extract_detach_only(backbone, loader):
     return torch.cat(feats), torch.cat(labels)
 
 
-@pytest.mark.parametrize("answer", [extract_loop, extract_decorated])
+def extract_squeezed(backbone, loader):
+    # .squeeze() drops the batch dimension when the last batch holds one image
+    backbone.eval()
+    feats, labels = [], []
+    with torch.no_grad():
+        for x, y in loader:
+            feats.append(backbone(x).squeeze())
+            labels.append(y)
+    return torch.cat(feats), torch.cat(labels)
+
+
+def extract_stacked_rows(backbone, loader):
+    # one row at a time, stacked: right, whatever the batch sizes
+    backbone.eval()
+    with torch.no_grad():
+        rows = [(f, t) for x, y in loader for f, t in zip(backbone(x), y)]
+    return torch.stack([f for f, _ in rows]), torch.stack([t for _, t in rows])
+
+
+@pytest.mark.parametrize("answer", [extract_loop, extract_decorated, extract_stacked_rows])
 def test_q2_accepts_correct_answers(answer):
     assert fe.q2.verdict(answer).correct
 
@@ -145,6 +164,7 @@ def test_q2_accepts_correct_answers(answer):
     (extract_lists, "torch.cat"),
     (extract_drops_last_batch, "last"),
     (extract_detach_only, "training mode"),
+    (extract_squeezed, "ONE image"),
 ])
 def test_q2_names_the_mistake(answer, words):
     v = fe.q2.verdict(answer)
@@ -155,10 +175,6 @@ def test_q2_names_the_mistake(answer, words):
 
 def make_linear(feature_dim, num_classes):
     return nn.Linear(feature_dim, num_classes)
-
-
-def make_with_dropout(feature_dim, num_classes):
-    return nn.Sequential(nn.Dropout(0.2), nn.Linear(feature_dim, num_classes))
 
 
 def make_softmax(feature_dim, num_classes):
@@ -173,7 +189,7 @@ def make_hardcoded(feature_dim, num_classes):
     return nn.Linear(1280, num_classes)
 
 
-def train_adam(features, labels, num_classes, steps=300, lr=1e-2):
+def train_adam(features, labels, num_classes, steps=300, lr=1e-2, weight_decay=1e-3):
     head = make_linear(features.shape[1], num_classes)
     opt = torch.optim.Adam(head.parameters(), lr=lr)
     for _ in range(steps):
@@ -183,7 +199,54 @@ def train_adam(features, labels, num_classes, steps=300, lr=1e-2):
     return head
 
 
-def train_sgd_minibatch(features, labels, num_classes):
+def train_adamw(features, labels, num_classes, steps=300, lr=1e-2, weight_decay=1e-3):
+    head = make_linear(features.shape[1], num_classes)
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(steps):
+        loss = loss_fn(head(features), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return head.eval()
+
+
+def train_adamw_functional(features, labels, num_classes, steps=300, lr=1e-2, weight_decay=1e-3):
+    head = nn.Sequential(nn.Linear(features.shape[1], num_classes))
+    opt = torch.optim.AdamW(list(head.parameters()), lr, weight_decay=weight_decay)
+    step = 0
+    while step < steps:
+        opt.zero_grad(set_to_none=False)
+        nn.functional.cross_entropy(head(features), labels, reduction="mean").backward()
+        opt.step()
+        step += 1
+    return head
+
+
+def train_no_zero_grad(features, labels, num_classes, steps=300, lr=1e-2, weight_decay=1e-3):
+    head = make_linear(features.shape[1], num_classes)
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    for _ in range(steps):
+        nn.functional.cross_entropy(head(features), labels).backward()
+        opt.step()
+    return head
+
+
+def train_softmax_loss(features, labels, num_classes, steps=300, lr=1e-2, weight_decay=1e-3):
+    head = make_linear(features.shape[1], num_classes)
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(head(features).softmax(1), labels).backward()
+        opt.step()
+    return head
+
+
+def train_ignores_arguments(features, labels, num_classes, steps=300, lr=1e-2, weight_decay=1e-3):
+    return train_adamw(features, labels, num_classes)
+
+
+def train_sgd_minibatch(features, labels, num_classes, **kw):
     head = nn.Linear(features.shape[1], num_classes)
     opt = torch.optim.SGD(head.parameters(), lr=0.05, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
@@ -196,7 +259,7 @@ def train_sgd_minibatch(features, labels, num_classes):
     return head
 
 
-def train_wrong_params(features, labels, num_classes):
+def train_wrong_params(features, labels, num_classes, **kw):
     head = make_linear(features.shape[1], num_classes)
     other = nn.Linear(3, 3)
     opt = torch.optim.Adam(other.parameters(), lr=1e-2)  # the head is never updated
@@ -212,15 +275,20 @@ def train_in_place_normalise(features, labels, num_classes):
     return train_adam(features, labels, num_classes)
 
 
-@pytest.mark.parametrize("make, train", [(make_linear, train_adam), (make_with_dropout, train_sgd_minibatch)])
+@pytest.mark.parametrize("make, train", [(make_linear, train_adamw), (make_linear, train_adamw_functional)])
 def test_q3_accepts_correct_answers(make, train):
     assert fe.q3.verdict(make, train).correct
 
 
 @pytest.mark.parametrize("make, train, words", [
-    (make_softmax, train_adam, "softmax"),
-    (make_mlp, train_adam, "exactly one"),
-    (make_hardcoded, train_adam, "feature_dim"),
+    (make_softmax, train_adamw, "softmax"),
+    (make_linear, train_adam, "AdamW"),
+    (make_linear, train_no_zero_grad, "zero_grad"),
+    (make_linear, train_softmax_loss, "probabilities"),
+    (make_linear, train_ignores_arguments, "arguments"),
+    (make_linear, train_sgd_minibatch, "weights differ"),
+    (make_mlp, train_adamw, "exactly one"),
+    (make_hardcoded, train_adamw, "feature_dim"),
     (make_linear, train_wrong_params, "optimizer"),
     (make_linear, train_in_place_normalise, "in place"),
 ])

@@ -63,6 +63,46 @@ def leaks(hint: str, answer_lines: list[str]) -> list[str]:
     return found
 
 
+_TOKEN = re.compile(r"[A-Za-z_]\w*|\d+(?:\.\d+)?|\*\*|//|[-+*/@%\[\]()]")
+_ARITH = {"+", "-", "*", "/", "//", "**", "@", "%"}
+MIN_TOKENS = 6
+
+
+def _shape(text: str) -> list[str]:
+    """Code tokens with every name made the same: `len(prompt) - 1 + i` and `len(ids) - 1 + k` look alike."""
+    return ["N" if re.fullmatch(r"[A-Za-z_]\w*", t) else t for t in _TOKEN.findall(text)]
+
+
+def _expressions(answer_lines: list[str]) -> list[str]:
+    """The arithmetic sub-expressions of the answer (an index computation, a normalisation...)."""
+    import ast
+    out = []
+    for line in answer_lines:
+        for text in (line, line + "\n    pass"):
+            try:
+                tree = ast.parse(text.strip())
+                break
+            except SyntaxError:
+                tree = None
+        if tree is None:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.BinOp):
+                out.append(ast.unparse(node))
+    return out
+
+
+def shape_leaks(hint: str, answer_lines: list[str]) -> list[str]:
+    """Arithmetic of the answer that the hint spells out, whatever the names it uses in it."""
+    hint_shape = " " + " ".join(_shape(hint)) + " "
+    found = []
+    for expr in _expressions(answer_lines):
+        shape = _shape(expr)
+        if len(shape) >= MIN_TOKENS and _ARITH & set(shape) and " " + " ".join(shape) + " " in hint_shape:
+            found.append(expr)
+    return found
+
+
 LESSONS = _lessons()
 
 
@@ -75,7 +115,7 @@ def test_no_hint_contains_code_of_its_answer(assignment, topic):
     bad = {}
     for q in questions:
         for level, hint in enumerate(q.hints, start=1):
-            found = leaks(hint, answers.get(q.qid, []))
+            found = leaks(hint, answers.get(q.qid, [])) + shape_leaks(hint, answers.get(q.qid, []))
             if found:
                 bad[f"{q.qid} hint {level}"] = found
     assert not bad, f"hints that type the answer (say it in words instead): {bad}"
@@ -96,3 +136,10 @@ def test_the_leak_rule_catches_a_typed_answer_and_passes_words():
     assert leaks("Write `F.cross_entropy(logits / temperature, targets)`.", answer)
     assert leaks("The last line is return loss . item ( )", answer) == ["return loss.item()"]  # spacing does not hide it
     assert leaks("loss = F.cross_entropy(logits/temperature, targets) does it", answer)
+
+
+def test_the_shape_rule_catches_an_index_typed_with_other_names():
+    answer = ["return sum(logprobs[len(prompt_ids) - 1 + i, tok].item() for i, tok in enumerate(label_ids))"]
+    assert shape_leaks("for each label position i pick row len(prompt) - 1 + i at column label_ids[i]", answer)
+    assert not shape_leaks("each label token is scored by the position just before it", answer)
+    assert not shape_leaks("use log-softmax over the vocabulary, then add the label tokens' scores", answer)

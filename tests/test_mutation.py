@@ -74,3 +74,41 @@ def test_a_weak_test_lets_mutants_survive_and_a_strong_one_kills_them(tmp_path):
     key = next(m["key"] for m in w.survived if m["op"] == "unwrap abs")
     (w2,) = mutation.mutate_notebook(weak, equivalents={f"01_toy/q1_mean_abs/{key}": "test"}, log=lambda *a: None)
     assert [m["key"] for m in w2.equivalent] == [key] and w2.kill_rate > w.kill_rate
+
+
+def test_the_report_names_the_command_the_date_and_every_surviving_mutant():
+    row = dict(assignment="01_toy", grade_id="q1_mean_abs", test_ids=["q1_tests"], mutants=4, killed=2, timeouts=0,
+               survived=[dict(op="unwrap abs", line="np.abs(x) -> x", key="k1")],
+               equivalent=[dict(op="swap with next statement", line="a -> b", key="k2", reason="independent")],
+               sampled_from=4, seconds=1.0, measured_utc="2026-12-01 23:00 UTC")
+    text = mutation.exercises_markdown({"started_utc": "2026-12-01 23:00 UTC", "machine": "2 CPUs",
+                                        "max_per_exercise": 40, "exercises": [row],
+                                        "commands": ["python benchmarks/mutation.py --assignment 01_toy"]})
+    assert "| 01_toy/q1_mean_abs | 4 | 2 | 67% | 1 | 1 | 2026-12-01 23:00 UTC |" in text  # 2 of 3 scored
+    assert "`python benchmarks/mutation.py --assignment 01_toy`" in text
+    assert "k1" in text.split("## Surviving")[1] and "independent" in text.split("## Equivalent")[1]
+
+
+@pytest.mark.slow
+def test_exercise_option_grades_only_that_exercise_and_keeps_the_other_rows(tmp_path):
+    _notebook(tmp_path / "sol", "assert mean_abs([-1, 3]) == 2")
+    out = tmp_path / "docs"
+    (out / "results").mkdir(parents=True)
+    kept = dict(assignment="01_toy", grade_id="q0_other", test_ids=[], mutants=1, killed=1, timeouts=0, survived=[],
+                equivalent=[], sampled_from=1, seconds=0.0, measured_utc="earlier")
+    (out / "results" / "mutation.json").write_text('{"exercises": [' + __import__("json").dumps(kept) + "]}")
+    args = ["--assignment", "01_toy", "--solutions", str(tmp_path / "sol"), "--out", str(out)]
+    data = mutation.main([*args, "--exercise", "q9_absent"])
+    assert [r["grade_id"] for r in data["exercises"]] == ["q0_other"]  # nothing graded, nothing lost
+    data = mutation.main([*args, "--exercise", "q1_mean_abs"])
+    assert [r["grade_id"] for r in data["exercises"]] == ["q0_other", "q1_mean_abs"]
+    assert "--exercise q1_mean_abs" in (out / "EXERCISES.md").read_text()
+
+
+def test_reclassify_moves_a_listed_survivor_out_of_the_rate():
+    row = dict(assignment="01_toy", grade_id="q1", mutants=2, killed=1, survived=[dict(op="x", line="a", key="k1")],
+               equivalent=[])
+    data = mutation.reclassify({"exercises": [row]}, {"01_toy/q1/k1": "same maths"})
+    assert row["survived"] == [] and data["exercises"][0]["equivalent"][0]["reason"] == "same maths"
+    assert mutation.reclassify({"exercises": [dict(row, survived=[dict(key="k2")], equivalent=[])]},
+                               {})["exercises"][0]["survived"] == [dict(key="k2")]

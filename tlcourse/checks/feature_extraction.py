@@ -104,6 +104,21 @@ def _eval_extract(extract) -> None:
                     "deterministic. Use `.eval()`, and keep the loader's order.")
     if not torch.equal(labels.cpu().long(), y):
         raise Wrong("the labels are not in the same order as the features; collect them batch by batch.")
+    # 33 examples in batches of 8: the last batch holds exactly one image
+    one_left = DataLoader(TensorDataset(x[:33], y[:33]), batch_size=8, shuffle=False)
+    try:
+        feats, labels = extract(net, one_left)
+    except Exception as exc:  # e.g. torch.cat of (8, 16) and (16,) blocks
+        raise Wrong(f"when the last batch holds ONE image, `extract` fails ({type(exc).__name__}: {exc}). A "
+                    "`.squeeze()` (or indexing) drops the batch dimension of a batch of one; keep it.") from None
+    if tuple(feats.shape) != (33, ref.shape[1]) or tuple(labels.shape) != (33,):
+        raise Wrong(f"with a last batch of ONE image you return features {tuple(feats.shape)} and labels "
+                    f"{tuple(labels.shape)}; expected (33, {ref.shape[1]}) and (33,). Keep the batch dimension "
+                    "of every batch, even a batch of one.")
+    same = torch.allclose(feats.float().cpu(), ref[:33], atol=1e-4, rtol=1e-4)
+    if not same or not torch.equal(labels.cpu().long(), y[:33]):
+        raise Wrong("with a last batch of ONE image the features or labels differ from the backbone's eval-mode "
+                    "output in the loader's order.")
 
 
 # ---------------------------------------------------------------- q3
@@ -115,6 +130,53 @@ def _blobs(n_per_class: int, dim: int, classes: int, seed: int):
     x = centres[y] + torch.randn(len(y), dim, generator=g)
     perm = torch.randperm(len(y), generator=g)
     return x[perm], y[perm]
+
+
+# a few seeded full-batch steps on features where every named mistake lands on other weights
+_TRAIN_SEED, _TRAIN_CLASSES = 5, 4
+_TRAIN_ARGS = dict(steps=5, lr=0.05, weight_decay=0.5)
+_HEAD_MISTAKES = {
+    "no_zero_grad": "the gradients pile up from step to step: call `zero_grad()` on the optimizer every step, "
+                    "before `backward()`. The head still learns on easy data, but every step after the first "
+                    "follows the sum of all past gradients.",
+    "adam": "that is Adam without decoupled weight decay; the exercise asks for `torch.optim.AdamW` with the "
+            "`lr` and `weight_decay` you are given.",
+    "softmax": "the loss is computed on probabilities (a softmax before cross-entropy). `nn.CrossEntropyLoss` "
+               "takes raw logits and applies log-softmax itself.",
+    "defaults": "the head trained with the default steps, lr and weight decay, not the ones passed in: use the "
+                "arguments `steps`, `lr` and `weight_decay`.",
+}
+
+
+def _train_probe():
+    g = torch.Generator().manual_seed(21)
+    return torch.randn(24, 6, generator=g) * 3.0, torch.randint(0, _TRAIN_CLASSES, (24,), generator=g)
+
+
+def _check_head_steps(train_head) -> None:
+    x, y = _train_probe()
+    _expected.verify(_TOPIC, "train_probe", x, y)
+    torch.manual_seed(_TRAIN_SEED)
+    head = train_head(x.clone(), y.clone(), _TRAIN_CLASSES, **_TRAIN_ARGS)
+    linears = [m for m in head.modules() if isinstance(m, nn.Linear)] if isinstance(head, nn.Module) else []
+    if len(linears) != 1:
+        raise Wrong("`train_head` must return the head built by `make_head`: one nn.Linear.")
+    got = [linears[0].weight.detach().float().cpu(), linears[0].bias.detach().float().cpu()]
+
+    def same(name):
+        want = [t.float() for t in map(torch.tensor, _expected.load(_TOPIC)["values"][f"head/{name}"])]
+        return all(a.shape == b.shape and torch.allclose(a, b, atol=1e-4, rtol=1e-3) for a, b in zip(got, want))
+
+    if same("right"):
+        return
+    for name, message in _HEAD_MISTAKES.items():
+        if same(name):
+            raise Wrong(message)
+    raise Wrong(f"after {_TRAIN_ARGS['steps']} seeded steps (steps={_TRAIN_ARGS['steps']}, lr={_TRAIN_ARGS['lr']}, "
+                f"weight_decay={_TRAIN_ARGS['weight_decay']}) the head's weights differ from the reference run. "
+                "Start from the head `make_head` returns, train on all the features at once (no mini-batches), "
+                "with AdamW over the head's parameters and cross-entropy on the logits, one optimizer step per "
+                "training step.")
 
 
 def _eval_head(make_head, train_head) -> None:
@@ -154,6 +216,7 @@ def _eval_head(make_head, train_head) -> None:
         raise Wrong(f"the trained head scores {acc:.0%} on held-out, easily separable data (chance is 20%). "
                     "Check that the optimizer gets the head's parameters, that you call `zero_grad()` "
                     "each step, and that the loss is cross-entropy on logits.")
+    _check_head_steps(train_head)
 
 
 q1 = Question(
@@ -179,10 +242,13 @@ q2 = Question(
 q3 = Question(
     "q3", "build and train the linear head", ["make_head", "train_head"], _eval_head,
     twins=("tlcourse.train.train_linear_head", "tlcourse.lessons.fine_tuning.train_head_on_features"),
-    hints=["The head is one linear layer from `feature_dim` to `num_classes`, outputting logits.",
-           "Train it with an optimizer over the head's parameters only and `nn.CrossEntropyLoss`.",
-           "Each step: forward, loss, `zero_grad()`, `backward()`, `step()`. A few hundred full-batch "
-           "steps with Adam at lr around 1e-2 are plenty for features this size."],
+    hints=["A linear probe is one linear map from the features to one raw score (logit) per class, trained "
+           "with cross-entropy while the features stay fixed.",
+           "`make_head` needs only `nn.Linear`; in `train_head`, build the optimizer over the head's parameters "
+           "only and use `nn.CrossEntropyLoss`, which expects logits.",
+           "Each training step, on all the features at once: clear the old gradients, compute the loss of the "
+           "logits, backpropagate it, and let the optimizer (AdamW, with the `lr` and `weight_decay` you are "
+           "given) take one step. Repeat that `steps` times; the head you hand back is in evaluation mode."],
     why="a linear probe is the cheapest transfer there is: if the pretrained features separate the "
         "classes linearly, one matrix is all the new task needs.")
 

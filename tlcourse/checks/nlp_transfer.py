@@ -276,9 +276,9 @@ def _eval_score(label_logprob) -> None:
                         "mode: dropout then changes the scores from call to call. Call `model.eval()` and "
                         "compute under `torch.no_grad()`.")
         raise Wrong(f"for prompt {prompt!r} and label {label!r} you returned {got:.4f}, the reference is "
-                    f"{ref:.4f}. Remember that the logits at position t predict token t + 1: the label's i-th "
-                    "token is scored by the logits at position len(prompt) - 1 + i. Tokenise prompt and "
-                    "label separately without special tokens and concatenate the ids.")
+                    f"{ref:.4f}. Remember that the logits at position t predict token t + 1, so each label token "
+                    "is scored by the position just before it, not by its own. Tokenise prompt and label "
+                    "separately without special tokens and concatenate the ids.")
     if model.training:
         raise Wrong("the scores are right but the model is left in training mode; put it in eval mode.")
 
@@ -313,8 +313,10 @@ q3 = Question(
            "model gives each token after the prompt and the label tokens before it.",
            "Tokenise prompt and label separately (no special tokens), concatenate the ids, and run the model "
            "once in eval mode without gradients. The logits at position t are a prediction for token t + 1.",
-           "Take log-softmax over the vocabulary, then for each label position i pick row len(prompt) - 1 + i "
-           "at column label_ids[i], and add them all up. Return a float."],
+           "Turn each position's logits into log-probabilities over the vocabulary. Each label token is "
+           "scored by the prediction made one position before it (the first one by the prompt's last "
+           "position); read off the log-probability of the token that actually follows there, for every "
+           "label token, add them, and hand back a plain Python number."],
     why="scoring label words turns any causal LM into a classifier without training; summing over all "
         "of a label's tokens makes multi-token labels comparable with one-token ones.")
 
