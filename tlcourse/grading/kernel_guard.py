@@ -13,7 +13,10 @@ which undoes the usual ways a submission games tests:
 - error swallowing: IPython ``set_custom_exc``, input/AST transformers, event
   callbacks, ``sys.excepthook``/``displayhook``/``stdout``, trace functions, and
   methods of the shell or kernel replaced on the instance or the class;
-- names the notebook imports (``np``, ``q1`` ...) rebound to fakes.
+- names the notebook imports (``np``, ``q1`` ...) rebound to fakes;
+- the grader's ``TLCOURSE_STUDENT`` (set, changed or deleted in ``os.environ``,
+  or ``os.environ`` rebound), so a hidden test draws the submission's own
+  variant (tlcourse/variants.py), not one the notebook chose.
 
 It answers with sha256(nonce), so a submission that stops grader code from
 running is detected. Student code runs in this same process, so a submission
@@ -34,6 +37,7 @@ _ALWAYS_PROTECTED = ("numpy", "torch", "math", "operator", "functools", "IPython
 # so it trips the wire (the test is not run; a person looks). Threads libraries start for themselves (tqdm's
 # monitor, a data loader's) run library code and are left alone.
 _STUDENT_MODULES = ("__main__", "builtins", None, "")
+_GRADER_ENV = ("TLCOURSE_STUDENT",)  # set by the grader per submission; put back before every test
 
 
 def _is_member(value) -> bool:
@@ -159,6 +163,12 @@ class Guard:
         kernel = getattr(shell, "kernel", None)
         self.shell_handlers = dict(getattr(kernel, "shell_handlers", {}) or {})
         self.sha256 = hashlib.sha256
+        import os
+
+        self.os, self.environ = os, os.environ
+        self.grader_env = {name: os.environ.get(name) for name in _GRADER_ENV}
+        add(os.environ)  # and its class: their methods are restored with the other snapshots
+        add(type(os.environ))
         self.frames = sys._current_frames
         self.threads_at_start = set(self.frames())
 
@@ -206,6 +216,7 @@ class Guard:
         if kernel is not None and self.shell_handlers:
             kernel.shell_handlers.clear()
             kernel.shell_handlers.update(self.shell_handlers)
+        self._restore_environ()
         ns = shell.user_ns
         ns["__builtins__"] = builtins
         ns.update(self.bindings)
@@ -225,6 +236,14 @@ class Guard:
             self.builtins["print"]("tlcourse-guard-problems: " + "; ".join(problems[:5]))
         else:
             self.builtins["print"](self.sha256(nonce.encode()).hexdigest())
+
+    def _restore_environ(self) -> None:
+        self.os.environ = self.environ  # its methods were restored with the snapshots above
+        for name, value in self.grader_env.items():
+            if value is None:
+                self.environ.pop(name, None)
+            else:
+                self.environ[name] = value
 
     def _extra_threads(self) -> list:
         import threading

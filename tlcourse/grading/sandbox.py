@@ -363,7 +363,8 @@ def _ensure_cgroup(d: pathlib.Path, spec: dict) -> None:
 ALLOWED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "IPYTHONDIR", "MPLCONFIGDIR", "MPLBACKEND",
                "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TLCOURSE_CACHE", "TLCOURSE_THREADS", "TLCOURSE_PROFILE",
                "TLCOURSE_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TORCH_HOME",
-               "PYDEVD_DISABLE_FILE_VALIDATION", "TLCOURSE_GRADING_NETNS", "TLCOURSE_GRADING_CONFINED")
+               "PYDEVD_DISABLE_FILE_VALIDATION", "TLCOURSE_GRADING_NETNS", "TLCOURSE_GRADING_CONFINED",
+               "TLCOURSE_STUDENT")  # the submission's folder name: per-student variants (tlcourse/variants.py)
 FIRST_UID = 200_000  # kernel uids are FIRST_UID + the launcher's pid: unique among live kernels, owned by nobody
 CACHE_FILES_MAX = 20_000  # a cache with more files than this is bound read-only as a whole
 

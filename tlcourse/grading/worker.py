@@ -86,6 +86,7 @@ def _prepare(job: dict, scratch: pathlib.Path) -> dict:
         "TLCOURSE_THREADS": str(job["threads"]),  # what set_threads() in the notebooks then uses
         "TLCOURSE_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "TLCOURSE_STUDENT": job["student"],  # the real folder name: the kernel draws this student's variant
     })
     os.environ.pop("JUPYTER_CONFIG_DIR", None)
     return {"sandbox": sandbox}
