@@ -44,6 +44,27 @@ def _kd_step(student: nn.Module, optimizer: torch.optim.Optimizer, images: torch
     return loss.item()
 
 
+def _teacher(s: Mapping[str, Any], weight_decay: float = 1e-3):
+    """Notebook 04's data and teacher: (student images, their labels, the teacher's cached logits on them,
+    the test set, the teacher's head and test features): a frozen MobileNetV2 and a linear head trained on
+    its own, disjoint images (``weight_decay``: the head's; 1e-3 is train_linear_head's default)."""
+    from tlcourse.backbones import load_backbone
+    from tlcourse.data import load_fashion_mnist
+    from tlcourse.features import extract_features
+    from tlcourse.lessons import distillation as distill
+
+    pool = load_fashion_mnist("train")
+    student_set, teacher_set = distill.teacher_student_split(pool, s["train"], s["teacher_train"], seed=0)
+    test_set = load_fashion_mnist("test", n=s["test"])
+    backbone = load_backbone("mobilenet_v2", image_size=s["image_size"])
+    f_teacher, y_teacher = extract_features(backbone, teacher_set, progress=False)
+    f_student, _ = extract_features(backbone, student_set, progress=False)
+    f_test, y_test = extract_features(backbone, test_set, progress=False)
+    head = distill.train_linear_head(f_teacher, y_teacher, 10, seed=0, weight_decay=weight_decay)
+    return (student_set.tensor(), student_set.targets, distill.head_logits(head, f_student), test_set, head,
+            (f_test, y_test), f_student)
+
+
 def distillation(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | None = None) -> list[dict]:
     """A SmallCNN student trained with the KD loss vs the same student without the teacher, same seed.
 
@@ -62,26 +83,16 @@ def distillation(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | No
     loss, the rest use the KD loss. Otherwise both students see every image
     with its true label.
     """
-    from tlcourse.backbones import load_backbone
-    from tlcourse.data import load_fashion_mnist, stratified_indices
-    from tlcourse.features import extract_features
+    from tlcourse.data import stratified_indices
     from tlcourse.lessons import distillation as distill
     from tlcourse.models import SmallCNN
     from tlcourse.train import accuracy
 
     s = merged_sizes("04", sizes, extra=("T", "alpha"))
     T, alpha = float(s.get("T", 2.0)), float(s.get("alpha", 0.5))
-    pool = load_fashion_mnist("train")
-    student_set, teacher_set = distill.teacher_student_split(pool, s["train"], s["teacher_train"], seed=0)
-    test_set = load_fashion_mnist("test", n=s["test"])
-    backbone = load_backbone("mobilenet_v2", image_size=s["image_size"])
-    f_teacher, y_teacher = extract_features(backbone, teacher_set, progress=False)
-    f_student, _ = extract_features(backbone, student_set, progress=False)
-    f_test, y_test = extract_features(backbone, test_set, progress=False)
-    head = distill.train_linear_head(f_teacher, y_teacher, 10, seed=0)
-    teacher_logits = distill.head_logits(head, f_student)
+    x_train, y_train, teacher_logits, test_set, head, (f_test, y_test), f_student = _teacher(s)
     teacher_acc = accuracy(head, f_test, y_test)
-    x_train, y_train, x_test = student_set.tensor(), student_set.targets, test_set.tensor()
+    x_test = test_set.tensor()
 
     def hard(student_logits, _teacher_logits, labels):
         return F.cross_entropy(student_logits, labels)
@@ -147,23 +158,13 @@ def dark_knowledge(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | 
     the student's transfer set; a hard-label student and a distilled one (T=omit_T, alpha=omit_alpha) train
     on the rest with their true labels; accuracy on the test pullovers and overall, after the bias
     correction of ``distill.omitted_class_scores`` (a tenth of the test images predicted as pullovers)."""
-    from tlcourse.backbones import load_backbone
-    from tlcourse.data import FASHION_CLASSES, load_fashion_mnist
-    from tlcourse.features import extract_features
+    from tlcourse.data import FASHION_CLASSES
     from tlcourse.lessons import distillation as distill
     from tlcourse.models import SmallCNN
 
     s = merged_sizes("04", sizes)
     omit, T, alpha = FASHION_CLASSES.index("Pullover"), float(s["omit_T"]), float(s["omit_alpha"])
-    pool = load_fashion_mnist("train")
-    student_set, teacher_set = distill.teacher_student_split(pool, s["train"], s["teacher_train"], seed=0)
-    test_set = load_fashion_mnist("test", n=s["test"])
-    backbone = load_backbone("mobilenet_v2", image_size=s["image_size"])
-    f_teacher, y_teacher = extract_features(backbone, teacher_set, progress=False)
-    f_student, _ = extract_features(backbone, student_set, progress=False)
-    head = distill.train_linear_head(f_teacher, y_teacher, 10, seed=0, weight_decay=1.0)  # as notebook 04
-    logits = distill.head_logits(head, f_student)
-    x, y = student_set.tensor(), student_set.targets
+    x, y, logits, test_set, *_ = _teacher(s, weight_decay=1.0)  # the teacher as notebook 04 trains it
     keep = y != omit
     losses = {"hard labels": lambda st, t, yy: F.cross_entropy(st, yy),
               "distilled": lambda st, t, yy: kd_loss(st, t, yy, T, alpha)}
