@@ -105,8 +105,21 @@ def test_zoo_rows_say_what_was_measured():
     assert mb["ImageNet top-1 (published)"] == pytest.approx(71.878)
     assert by["ResNet-50"]["ImageNet top-1 (published)"] == pytest.approx(80.858)
     assert by["VGG-16"]["GFLOPs"] is None and "skipped" in by["VGG-16"]["note"]
-    assert "timm" in by["Xception"]["note"]
     assert "0.500" in L.zoo_table(rows)
+    xc = by["Xception"]  # timm is a requirement: built from its architecture, measured, top-1 from the paper
+    assert xc["params (M)"] == pytest.approx(22.855952, rel=1e-6), "Chollet 2017 gives 22,855,952 parameters"
+    assert xc["GFLOPs"] > 0 and xc["latency ms"] > 0
+    assert xc["ImageNet top-1 (published)"] == 79.0 and "Chollet 2017" in xc["note"]
+
+
+def test_zoo_without_timm_still_measures_the_rest(monkeypatch):
+    real = L.importlib.util.find_spec
+    monkeypatch.setattr(L.importlib.util, "find_spec", lambda name, *a: None if name == "timm" else real(name, *a))
+    rows = L.backbone_zoo(skip=("VGG-16", "ResNet-50", "Inception-v3", "ResNet-18", "EfficientNet-Lite0"), repeats=1)
+    by = {r["backbone"]: r for r in rows}
+    assert by["Xception"]["GFLOPs"] is None and "needs timm" in by["Xception"]["note"]
+    assert by["Xception"]["ImageNet top-1 (published)"] == 79.0
+    assert by["MobileNetV2"]["GFLOPs"] > 0
 
 
 def test_flops_scale_with_input_area():

@@ -125,7 +125,7 @@ def load_backbone(name: str = "mobilenet_v2", pretrained: bool = True, image_siz
 
     Offline: ``mobilenet_v2`` and ``efficientnet_lite0``. Online (or once their
     weights are cached): ``resnet18``, ``resnet50``, ``vgg16``, ``inception_v3``,
-    and ``xception`` with the optional timm extra.
+    and ``xception`` (timm, a requirement, builds it; its weights are online only).
 
     >>> model, dim, tf = load_backbone("mobilenet_v2", image_size=64)
     >>> dim
@@ -162,7 +162,7 @@ def _timm_xception(pretrained: bool) -> nn.Module:
     try:
         import timm
     except ImportError:
-        raise AssetError("xception needs timm: pip install 'tlcourse[timm]'. "
+        raise AssetError("xception needs timm: pip install timm. "
                          f"Offline alternatives: {', '.join(OFFLINE_VISION)}.") from None
     if pretrained and not is_online():
         raise AssetError("xception's weights come from timm's hub and this machine is offline. "

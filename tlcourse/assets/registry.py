@@ -69,9 +69,9 @@ _ENTRIES: list[Asset] = [
                  "inception_v3", "Inception_V3_Weights.IMAGENET1K_V1"),
     Asset(
         name="xception", kind="vision",
-        description="Xception (timm 'legacy_xception'), ImageNet-1k. Needs the optional timm extra.",
+        description="Xception (timm 'legacy_xception'), ImageNet-1k. Built by timm (a requirement); weights online only.",
         files=(), sources=(UrlSource("timm hub"),), license="Apache-2.0 (timm)", offline=False, needed_by=None,
-        fix="pip install 'tlcourse[timm]' and connect to the internet once",
+        fix="pip install timm and connect to the internet once",
         meta=dict(num_params=22_855_952, imagenet_acc1=79.0, feature_dim=2048, builder="timm:legacy_xception",
                   mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), num_classes=1000),
     ),

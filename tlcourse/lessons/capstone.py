@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import math
 import pathlib
 import time
@@ -276,18 +277,26 @@ def predict_image(model: nn.Module, image: torch.Tensor, classes: Sequence[str],
 
 # ---------------------------------------------------------------- the backbone zoo
 
-ZOO = (  # (name, torchvision builder, weights enum, input size for FLOPs and latency)
+ZOO = (  # (name, builder: torchvision's or "timm:<name>", weights enum, input size for FLOPs and latency)
     ("VGG-16", "vgg16", "VGG16_Weights.IMAGENET1K_V1", 64),
     ("ResNet-18", "resnet18", "ResNet18_Weights.IMAGENET1K_V1", 64),
     ("ResNet-50", "resnet50", "ResNet50_Weights.IMAGENET1K_V2", 64),
     ("Inception-v3", "inception_v3", "Inception_V3_Weights.IMAGENET1K_V1", 80),
-    ("Xception", None, None, 80),
+    ("Xception", "timm:legacy_xception", None, 80),
     ("MobileNetV2", "mobilenet_v2", "MobileNet_V2_Weights.IMAGENET1K_V1", 64),
     ("EfficientNet-Lite0", "efficientnet_lite0", None, 64),
 )
 
 
+# where the registry's top-1 comes from, for weights that carry no metadata offline
+TOP1_SOURCE = {"Xception": "Chollet 2017, Table 1", "EfficientNet-Lite0": "Google's EfficientNet-Lite README"}
+_REGISTRY_NAME = {"Xception": "xception", "EfficientNet-Lite0": "efficientnet_lite0"}
+
+
 def _zoo_model(builder: str) -> nn.Module:
+    if builder.startswith("timm:"):
+        import timm  # optional: the caller reports its absence
+        return timm.create_model(builder[5:], pretrained=False)  # with its 1000-class head, like the others
     if builder == "efficientnet_lite0":
         from ..backbones import _efficientnet_lite0
         return _efficientnet_lite0(pretrained=False)
@@ -319,10 +328,11 @@ def latency_ms(model: nn.Module, size: int, repeats: int = 3) -> float:
 
 
 def published_top1(name: str, weights_enum: str | None) -> float | None:
-    """ImageNet top-1 (%) from the weights' metadata, offline: torchvision's enum, or the registry."""
+    """ImageNet top-1 (%) from the weights' metadata, offline: torchvision's enum, else the
+    registry's entry (its source in ``TOP1_SOURCE``)."""
     if weights_enum is None:
         from ..assets import get_asset
-        return get_asset("efficientnet_lite0").meta["imagenet_acc1"] if name == "EfficientNet-Lite0" else None
+        return get_asset(_REGISTRY_NAME[name]).meta["imagenet_acc1"] if name in _REGISTRY_NAME else None
     import torchvision.models as tvm
     enum, member = weights_enum.split(".")
     return float(getattr(tvm, enum)[member].meta["_metrics"]["ImageNet-1K"]["acc@1"])
@@ -332,24 +342,24 @@ def backbone_zoo(skip: Sequence[str] = (), repeats: int = 3, probe: dict[str, fl
     """One row per backbone: what was measured in this run and what is published.
 
     Models are built *without* weights (the shapes and costs do not depend on them). Xception
-    needs timm, which is not installed offline: its row says so. ``probe`` adds the linear-probe
-    accuracies measured in the notebook for the backbones that have offline weights.
+    is timm's (``legacy_xception``); where timm is not installed its row says so and the rest
+    are measured. ``probe`` adds the linear-probe accuracies measured in the notebook for the
+    backbones that have offline weights.
     """
     rows = []
     for name, builder, enum, size in ZOO:
         row = {"backbone": name, "input px": size, "params (M)": None, "GFLOPs": None, "latency ms": None,
                "ImageNet top-1 (published)": None, "probe acc (this run)": (probe or {}).get(name), "note": ""}
-        if builder is None:
-            try:
-                import timm  # noqa: F401
-                row["note"] = "timm installed but not measured here"
-            except ImportError:
-                row["note"] = "absent: needs timm (not installed offline)"
+        if name == "Xception":
+            row["note"] = f"top-1 from {TOP1_SOURCE[name]}"
+        if builder.startswith("timm:") and importlib.util.find_spec("timm") is None:
+            row["ImageNet top-1 (published)"] = published_top1(name, enum)
+            row["note"] = "not measured: needs timm (pip install timm)"
             rows.append(row)
             continue
         row["ImageNet top-1 (published)"] = published_top1(name, enum)
         if name in skip:
-            row["note"] = "skipped in this profile"
+            row["note"] = "; ".join(filter(None, ["skipped in this profile", row["note"]]))
             rows.append(row)
             continue
         model = _zoo_model(builder)
