@@ -53,8 +53,23 @@ def _peak_rss_mb(pid: int) -> float | None:
     return None
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of the process and its waited-for children (``/proc/<pid>/stat``)."""
+    try:
+        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    utime, stime, cutime, cstime = (int(v) for v in fields[11:15])  # fields 14-17 of proc(5)
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
 def run_notebook(path: pathlib.Path, timeout: int = 900) -> dict:
-    """Execute one notebook in a fresh kernel; wall time, first-cell time and peak RSS of the kernel."""
+    """Execute one notebook in a fresh kernel; wall time, first-cell time, peak RSS and CPU time of the kernel.
+
+    CPU time is the load-robust figure: other jobs on the machine stretch the wall time but
+    add little to the kernel's own CPU seconds. On an idle machine with ``c`` cores the
+    wall time lies near ``cpu_s / c`` for well-parallelised work and near ``cpu_s`` for
+    single-threaded work."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -62,7 +77,7 @@ def run_notebook(path: pathlib.Path, timeout: int = 900) -> dict:
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     cell_times: list[float] = []
-    peak = None
+    peak = cpu = None
     t0 = time.perf_counter()
     with client.setup_kernel():
         pid = getattr(client.km.provisioner, "pid", None) or getattr(getattr(client.km, "provisioner", None), "process", None)
@@ -75,8 +90,10 @@ def run_notebook(path: pathlib.Path, timeout: int = 900) -> dict:
             cell_times.append(time.perf_counter() - c0)
             if pid:
                 peak = _peak_rss_mb(pid) or peak
+                cpu = _cpu_seconds(pid) or cpu
     wall = time.perf_counter() - t0
-    return {"wall_s": wall, "first_cell_s": cell_times[0] if cell_times else 0.0, "peak_rss_mb": peak}
+    return {"wall_s": wall, "first_cell_s": cell_times[0] if cell_times else 0.0, "peak_rss_mb": peak,
+            "cpu_s": cpu, "load_1min": os.getloadavg()[0]}
 
 
 def notebook_row(path: pathlib.Path, runs: list[dict], baselines: list[float], profile: str = "quick") -> dict:
@@ -85,7 +102,9 @@ def notebook_row(path: pathlib.Path, runs: list[dict], baselines: list[float], p
     base = statistics.median(baselines)
     first = statistics.median(r["first_cell_s"] for r in runs)
     peaks = [r["peak_rss_mb"] for r in runs if r["peak_rss_mb"]]
+    cpus = [r["cpu_s"] for r in runs if r.get("cpu_s")]
     return {"notebook": path.name, "runs": runs, "wall_s": walls, "budget_s": budget,
+            "cpu_s": summary(cpus) if cpus else None,
             "of_budget": walls["median"] / budget if budget else None,
             "import_share": first / walls["median"], "peak_rss_mb": max(peaks) if peaks else None,
             "baseline_s": base, "ratio_to_baseline": walls["median"] / base}
@@ -158,18 +177,20 @@ def main(argv=None) -> dict:
         print(f"round {round_index + 1}/{done + args.repeats}: baseline workload {baselines[-1]:.2f} s", flush=True)
         for path in notebooks:
             runs[path].append(run_notebook(path))
-            print(f"  {path.name:<36}{runs[path][-1]['wall_s']:8.1f} s", flush=True)
+            last = runs[path][-1]
+            print(f"  {path.name:<36}{last['wall_s']:8.1f} s wall {last['cpu_s'] or 0:8.1f} s CPU "
+                  f"(load {os.getloadavg()[0]:.1f})", flush=True)
         rec.data["rows"] = [notebook_row(p, runs[p], baselines, args.profile) for p in notebooks]
         total = sum(r["wall_s"]["median"] for r in rec.data["rows"])
         rec.save(rounds_completed=round_index + 1, baseline_s=summary(baselines), total_s=total,
                  total_budget_s=sum(r["budget_s"] or 0 for r in rec.data["rows"]))
     print(f"{'notebook':<36}{'median s':>9}{'min':>7}{'max':>7}{'budget':>8}{'of budget':>10}"
-          f"{'imports %':>10}{'peak MB':>9}{'/baseline':>10}")
+          f"{'imports %':>10}{'peak MB':>9}{'/baseline':>10}{'CPU s':>8}")
     for row in rec.data["rows"]:
         w = row["wall_s"]
         print(f"{row['notebook']:<36}{w['median']:>9.1f}{w['min']:>7.1f}{w['max']:>7.1f}{row['budget_s'] or 0:>8}"
               f"{(row['of_budget'] or 0):>9.0%} {row['import_share']:>9.0%}{(row['peak_rss_mb'] or 0):>9.0f}"
-              f"{row['ratio_to_baseline']:>10.1f}")
+              f"{row['ratio_to_baseline']:>10.1f}{(row['cpu_s'] or {}).get('median', 0):>8.1f}")
     print(f"total: {rec.data['total_s']:.0f} s over {len(notebooks)} notebooks "
           f"(budgets sum to {rec.data['total_budget_s']} s). {TUTORIAL_NOTE}")
     print(f"wrote {rec.path}")

@@ -122,7 +122,9 @@ def test_experiment_sizes_reject_unknown_keys():
 def test_course_runtime_on_a_tiny_notebook_then_append(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("import math"), nbformat.v4.new_markdown_cell("text"),
-                nbformat.v4.new_code_cell("x = sum(range(10))")]
+                nbformat.v4.new_code_cell("x = sum(range(10))"),
+                nbformat.v4.new_code_cell("import time\nt = time.process_time()\n"
+                                          "while time.process_time() - t < 0.5: pass")]
     path = tmp_path / "01_tiny.ipynb"
     nbformat.write(nb, path)
     course_runtime = _script("course_runtime")
@@ -131,6 +133,7 @@ def test_course_runtime_on_a_tiny_notebook_then_append(tmp_path):
     row = data["rows"][0]
     assert data["rounds_completed"] == 1 and row["wall_s"]["n"] == 1
     assert row["budget_s"] == 90 and 0 < row["import_share"] <= 1 and row["ratio_to_baseline"] > 0
+    assert row["cpu_s"]["median"] >= 0.5, "the kernel burnt half a CPU second in its last cell"
     again = course_runtime.main(args + ["--append"])
     assert again["rounds_completed"] == 2 and again["rows"][0]["wall_s"]["n"] == 2
     assert again["baseline_s"]["n"] == 2 and again["rows"][0]["runs"][0] == data["rows"][0]["runs"][0]
