@@ -168,6 +168,25 @@ def test_untrained_backbone_differs_from_pretrained(fresh_cache):
     assert not all(torch.equal(scratch[k], trained[k]) for k in scratch)
 
 
+def test_a_seeded_random_backbone_ignores_and_keeps_the_global_random_state():
+    def weights(**kw):
+        return load_backbone("mobilenet_v2", pretrained=False, image_size=32, **kw).model.state_dict()
+
+    torch.manual_seed(1)
+    a = weights(seed=0)
+    after = torch.rand(1)
+    torch.manual_seed(2)  # another global state: the seeded weights must not change
+    b = weights(seed=0)
+    torch.manual_seed(1)
+    c = weights(seed=0)
+    assert all(torch.equal(a[k], b[k]) for k in a), "seed= weights depend on what ran before"
+    assert torch.equal(torch.rand(1), after), "seed= consumed or reset the global generator"
+    d = weights(seed=1)
+    assert not all(torch.equal(a[k], d[k]) for k in a) and all(torch.equal(a[k], c[k]) for k in a)
+    with pytest.raises(ValueError, match="pretrained weights need no seed"):
+        load_backbone("mobilenet_v2", seed=0)
+
+
 def test_imagenet_classifier_recognises_the_foolbox_samples(fresh_cache):
     model, tf, categories = load_imagenet_classifier("mobilenet_v2")
     samples = load_imagenet_samples()

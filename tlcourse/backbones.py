@@ -120,8 +120,12 @@ def load_imagenet_classifier(name: str = "mobilenet_v2", path=None) -> tuple[nn.
 
 
 def load_backbone(name: str = "mobilenet_v2", pretrained: bool = True, image_size: int = 224,
-                  path=None) -> Backbone:
+                  path=None, seed: int | None = None) -> Backbone:
     """A pretrained network without its head, its feature dimension and its transforms.
+
+    ``pretrained=False`` gives the same architecture with random weights (a control); with
+    ``seed`` those weights are the same in every run, whatever ran before, and the global
+    random state is left as it was. Without ``seed`` they are drawn from the global generator.
 
     Offline: ``mobilenet_v2`` and ``efficientnet_lite0``. Online (or once their
     weights are cached): ``resnet18``, ``resnet50``, ``vgg16``, ``inception_v3``,
@@ -135,6 +139,12 @@ def load_backbone(name: str = "mobilenet_v2", pretrained: bool = True, image_siz
     if asset.kind != "vision":
         raise ValueError(f"{name!r} is a {asset.kind}, not a vision backbone; "
                          f"vision backbones: {', '.join(n for n, a in REGISTRY.items() if a.kind == 'vision')}")
+    if seed is not None:
+        if pretrained:
+            raise ValueError("seed= sets the random weights of pretrained=False; pretrained weights need no seed")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return load_backbone(name, False, image_size, path)
     if asset.name == "mobilenet_v2":
         net = _torchvision_model(asset.name, pretrained, path)
         model = _PooledFeatures(net.features)
