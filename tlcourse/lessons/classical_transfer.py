@@ -23,6 +23,7 @@ from ..device import one_thread, pick_device
 from ..domains import load_domain_pair  # notebook 05's MNIST -> digits pair: the same shift
 from ..methods.adapt import CorrelationAlignmentLoss, DomainAdversarialLoss, DomainClassifier, dann_lambda
 from ..train import run_steps
+from ..tables import paired_gain_table
 
 
 @dataclass
@@ -164,17 +165,8 @@ def one_nn_accuracy(train_x, train_y, test_x, test_y) -> float:
 
 
 def summarize(results: dict[str, list[float]], baseline: str) -> str:
-    """A markdown table: mean ± std over seeds, and the paired gain over ``baseline`` with seeds won."""
-    base = np.asarray(results[baseline], dtype=float)
-    rows = ["| method | target test accuracy (mean ± std) | paired gain over " + baseline + " | seeds won |",
-            "|---|---|---|---|"]
-    for name, accs in results.items():
-        a = np.asarray(accs, dtype=float)
-        gain = a - base
-        won = "" if name == baseline else f"{int((gain > 0).sum())}/{len(a)}"
-        g = "" if name == baseline else f"{gain.mean():+.3f} ± {gain.std():.3f}"
-        rows.append(f"| {name} | {a.mean():.3f} ± {a.std():.3f} | {g} | {won} |")
-    return "\n".join(rows)
+    """This lesson's table of methods against ``baseline``: :func:`tlcourse.tables.paired_gain_table`."""
+    return paired_gain_table(results, baseline, "target test accuracy")
 
 
 # ================================================================ part 2: cross-domain recommendation

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..tables import paired_gain_table
+
 SAMPLE_RATE = 16_000
 CLIP_SECONDS = 1.3      # every clip is zero-padded to this length
 MIN_SECONDS = 0.8       # each clip records between this and CLIP_SECONDS (>= 1 embedding frame)
@@ -256,17 +258,8 @@ def accuracy(model: nn.Module, x: torch.Tensor, y) -> float:
 
 
 def summarize(results: dict[str, list[float]], baseline: str) -> str:
-    """A markdown table: mean ± std over seeds, and the paired gain over ``baseline`` with seeds won."""
-    base = np.asarray(results[baseline], dtype=float)
-    rows = [f"| method | held-out-voice accuracy (mean ± std) | paired gain over {baseline} | seeds won |",
-            "|---|---|---|---|"]
-    for name, accs in results.items():
-        a = np.asarray(accs, dtype=float)
-        gain = a - base
-        g, won = ("", "") if name == baseline else (f"{gain.mean():+.3f} ± {gain.std():.3f}",
-                                                    f"{int((gain > 0).sum())}/{len(a)}")
-        rows.append(f"| {name} | {a.mean():.3f} ± {a.std():.3f} | {g} | {won} |")
-    return "\n".join(rows)
+    """This lesson's table of methods against ``baseline``: :func:`tlcourse.tables.paired_gain_table`."""
+    return paired_gain_table(results, baseline, "held-out-voice accuracy")
 
 
 def plot_clip(wave: np.ndarray, mel: torch.Tensor, front_end: np.ndarray, title: str = ""):
