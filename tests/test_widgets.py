@@ -88,3 +88,57 @@ def test_module_imports_without_ipython_display(monkeypatch):
     # _display must be a no-op, not an error, when IPython.display is unavailable
     monkeypatch.setitem(sys.modules, "IPython.display", None)
     widgets._display(object())
+
+
+def test_slider_explorer_redraws_figure_and_summary_when_the_slider_moves():
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from tlcourse.widgets import slider_explorer
+
+    calls = []
+
+    def render(v):
+        calls.append(v)
+        fig, ax = plt.subplots(figsize=(1, 1))
+        ax.plot([0, v])
+        return f"<b>value {v}</b>", fig
+
+    slider = widgets.IntSlider(value=2, min=0, max=5)
+    box = slider_explorer(slider, render, layout="summary-first")
+    slider_w, summary, image = box.children
+    assert slider_w is slider and calls == [2] and summary.value == "<b>value 2</b>"
+    first = bytes(image.value)
+    assert first.startswith(b"\x89PNG")
+    slider.value = 4
+    assert calls == [2, 4] and summary.value == "<b>value 4</b>" and bytes(image.value) != first
+    side = slider_explorer(widgets.IntSlider(value=1), render)  # default: figure and summary side by side
+    assert isinstance(side.children[1], widgets.HBox)
+    with pytest.raises(ValueError, match="choose one of side, summary-first, figure-first"):
+        slider_explorer(widgets.IntSlider(), render, layout="grid")
+
+
+def test_every_lesson_slider_explorer_draws_interactively():
+    """The explorers built on slider_explorer, each driven once past its first value."""
+    from tlcourse.lessons import classical_transfer as ct, many_tasks as mt, self_taught as st
+
+    res = [{"MF, target only": {1: (1.0, 0.8), 3: (0.9, 0.8)}, "CMF, shared user factors": {1: (0.9, 0.9), 3: (0.8, 0.9)}},
+           {"MF, target only": {1: (1.1, 0.8), 3: (1.0, 0.8)}, "CMF, shared user factors": {1: (1.3, 0.7), 3: (0.9, 0.9)}}]
+    sweep = {0.5: {"fine": [0.6, 0.62], "coarse": [0.8, 0.82]}, 1.0: {"fine": [0.63, 0.61], "coarse": [0.85, 0.8]}}
+    runs = [{"a_before": 0.9, "progressive": {"A": [0.9, 0.9], "B": [0.5, 0.6]},
+             "fine-tune": {"A": [0.8, 0.7], "B": [0.5, 0.7]}, "fresh column": {"B": [0.4, 0.5]}}]
+    for box in (ct.cold_start_explorer(res, interactive=True), mt.weight_explorer(sweep, [0.6, 0.6], interactive=True),
+                st.forgetting_explorer(runs, interactive=True)):
+        slider = box.children[0]
+        before = [bytes(w.value) if hasattr(w.value, "tobytes") else w.value for w in _leaves(box)[1:]]
+        values = [v for _, v in slider.options] if getattr(slider, "options", None) else [slider.min, slider.max]
+        slider.value = next(v for v in values if v != slider.value)
+        after = [bytes(w.value) if hasattr(w.value, "tobytes") else w.value for w in _leaves(box)[1:]]
+        assert all(a != b for a, b in zip(before, after)), type(box)
+
+
+def _leaves(box):
+    out = []
+    for w in box.children:
+        out += _leaves(w) if hasattr(w, "children") else [w]
+    return out

@@ -10,8 +10,9 @@ A notebook cell that calls an explorer shows
   shows it.
 
 :func:`widget_frontend` makes that decision and is meant for every widget in
-the course; :func:`figure_png` and the table helpers are shared by the
-explorers, which live with their lessons
+the course; :func:`slider_explorer` (a slider driving a figure and a summary),
+:func:`figure_png` and the table helpers are shared by the explorers, which
+live with their lessons
 (:func:`tlcourse.lessons.feature_extraction.label_budget_explorer`,
 :func:`tlcourse.lessons.fine_tuning.trainable_layers_explorer`,
 :func:`tlcourse.lessons.distillation.temperature_widget`).
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import matplotlib.pyplot as plt
 
@@ -99,3 +100,33 @@ def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+
+
+_LAYOUTS = ("side", "summary-first", "figure-first")
+
+
+def slider_explorer(slider, render: Callable[[Any], tuple[str, Any]], layout: str = "side"):
+    """Show ``slider`` with a figure and an HTML summary that follow it; return the box.
+
+    ``render(value)`` returns ``(summary_html, matplotlib_figure)`` for a slider value; it
+    runs once now and again whenever the slider settles on a new value. ``layout``: the
+    figure and summary ``"side"`` by side, or stacked under the slider,
+    ``"summary-first"`` or ``"figure-first"``.
+    """
+    import ipywidgets as widgets
+
+    if layout not in _LAYOUTS:
+        raise ValueError(f"layout={layout!r}: choose one of {', '.join(_LAYOUTS)}")
+    image, summary = widgets.Image(format="png"), widgets.HTML()
+
+    def draw(value) -> None:
+        html, fig = render(value)
+        summary.value, image.value = html, figure_png(fig)
+
+    slider.observe(lambda change: draw(change["new"]), names="value")
+    draw(slider.value)
+    body = {"side": [widgets.HBox([image, summary])], "summary-first": [summary, image],
+            "figure-first": [image, summary]}[layout]
+    box = widgets.VBox([slider, *body])
+    _display(box)
+    return box

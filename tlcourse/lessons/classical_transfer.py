@@ -472,7 +472,7 @@ def cold_start_explorer(results: list[dict], baseline: str = "MF, target only", 
     """A slider over the number of target ratings per test user: the curves of every method (mean ± std over
     seeds) and the table at the chosen number; a static figure and every table when headless."""
     from ..tables import text_table
-    from ..widgets import _display, _html_table, _use_widgets, figure_png
+    from ..widgets import _html_table, _use_widgets, slider_explorer
 
     keeps = sorted(results[0][baseline])
     if not _use_widgets(interactive):
@@ -486,18 +486,13 @@ def cold_start_explorer(results: list[dict], baseline: str = "MF, target only", 
     slider = widgets.SelectionSlider(options=[(str(k), k) for k in keeps], value=keeps[0],
                                      description="ratings/user", continuous_update=False,
                                      style={"description_width": "initial"})
-    image, summary = widgets.Image(format="png"), widgets.HTML()
 
-    def draw(k: int) -> None:
+    def render(k: int):
         rows, header = cold_start_table(results, k, baseline)
-        summary.value = f"<b>{k} target rating(s) per test user</b>{_html_table(header, rows)}"
-        image.value = figure_png(_plot_cold_start(results, k))
+        return (f"<b>{k} target rating(s) per test user</b>{_html_table(header, rows)}",
+                _plot_cold_start(results, k))
 
-    slider.observe(lambda change: draw(change["new"]), names="value")
-    draw(slider.value)
-    box = widgets.VBox([slider, image, summary])
-    _display(box)
-    return box
+    return slider_explorer(slider, render, layout="figure-first")
 
 
 def cold_start_conclusions(results: list[dict], baseline: str = "MF, target only",

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..plots import plot_label_efficiency
 from ..tables import text_table
-from ..widgets import _display, _html_table, _use_widgets, figure_png
+from ..widgets import _html_table, _use_widgets, slider_explorer
 
 
 def _curve(by_budget: Mapping[int, Sequence[float]]) -> dict[int, float]:
@@ -109,16 +109,10 @@ def label_budget_explorer(results: Mapping[str, Mapping[int, Sequence[float]]],
     slider = widgets.SelectionSlider(options=[(str(k), k) for k in budgets], value=budgets[0],
                                      description="labels/class", continuous_update=False,
                                      style={"description_width": "initial"})
-    image = widgets.Image(format="png")
-    summary = widgets.HTML()
 
-    def draw(budget: int) -> None:
+    def render(budget: int):
         rows, verdict = budget_rows(results, budget, reference, baseline)
-        summary.value = f"<b>{budget} labels per class</b>{_html_table(header, rows)}<p>{verdict}</p>"
-        image.value = figure_png(_plot_budget(results, budget, reference, baseline, chance, title))
+        return (f"<b>{budget} labels per class</b>{_html_table(header, rows)}<p>{verdict}</p>",
+                _plot_budget(results, budget, reference, baseline, chance, title))
 
-    slider.observe(lambda change: draw(change["new"]), names="value")
-    draw(slider.value)
-    box = widgets.VBox([slider, widgets.HBox([image, summary])])
-    _display(box)
-    return box
+    return slider_explorer(slider, render, layout="side")

@@ -38,7 +38,7 @@ from ..backbones import BackboneTransform
 from ..device import pick_device
 from ..tables import mean_std, text_table
 from ..train import History, evaluate, fit, make_loader, run_steps
-from ..widgets import _display, _use_widgets, figure_png
+from ..widgets import _use_widgets, slider_explorer
 
 
 # ---------------------------------------------------------------- structure
@@ -495,18 +495,11 @@ def trainable_layers_explorer(net: nn.Module, head: nn.Module, images: torch.Ten
     slider = widgets.IntSlider(value=min(3, prof.n_blocks), min=0, max=prof.n_blocks, step=1,
                                description="blocks unfrozen", continuous_update=False,
                                style={"description_width": "initial"})
-    image = widgets.Image(format="png")
-    summary = widgets.HTML()
 
-    def draw(k: int) -> None:
+    def render(k: int):
         r = prof.row(k)
-        summary.value = (f"<b>head + last {k} block(s) trainable</b>: {r['trainable']:,} of {prof.total:,} "
-                         f"parameters ({r['share']:.1%}); measured {r['img_per_s']:.0f} training images/s, "
-                         f"{r['img_per_s'] / full:.1f}x the speed with every block trainable.")
-        image.value = figure_png(_plot_unfreezing(prof, k))
+        return (f"<b>head + last {k} block(s) trainable</b>: {r['trainable']:,} of {prof.total:,} "
+                f"parameters ({r['share']:.1%}); measured {r['img_per_s']:.0f} training images/s, "
+                f"{r['img_per_s'] / full:.1f}x the speed with every block trainable.", _plot_unfreezing(prof, k))
 
-    slider.observe(lambda change: draw(change["new"]), names="value")
-    draw(slider.value)
-    box = widgets.VBox([slider, summary, image])
-    _display(box)
-    return box
+    return slider_explorer(slider, render, layout="summary-first")

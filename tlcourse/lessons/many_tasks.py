@@ -245,7 +245,7 @@ def weight_explorer(sweep: Mapping[float, Mapping[str, Sequence[float]]], fine_a
     ``sweep`` is ``{coarse_weight: {"fine": [acc per seed], "coarse": [...]}}``.
     """
     from ..tables import text_table
-    from ..widgets import _display, _html_table, _use_widgets, figure_png
+    from ..widgets import _html_table, _use_widgets, slider_explorer
 
     header = ["coarse weight", "fine accuracy", "coarse accuracy"]
     if not _use_widgets(interactive):
@@ -259,20 +259,14 @@ def weight_explorer(sweep: Mapping[float, Mapping[str, Sequence[float]]], fine_a
     slider = widgets.SelectionSlider(options=[(f"{w:g}", w) for w in ws], value=ws[len(ws) // 2],
                                      description="coarse weight", continuous_update=False,
                                      style={"description_width": "initial"})
-    image, summary = widgets.Image(format="png"), widgets.HTML()
 
-    def draw(w: float) -> None:
+    def render(w: float):
         r = sweep[w]
-        summary.value = (f"<b>coarse weight {w:g}</b>{_html_table(header, _sweep_rows({w: r}))}"
-                         f"<p>fine task alone: {mean_std(fine_alone)}; gain of sharing at this weight: "
-                         f"{paired(r['fine'], fine_alone)}</p>")
-        image.value = figure_png(_plot_sweep(sweep, fine_alone, w))
+        return (f"<b>coarse weight {w:g}</b>{_html_table(header, _sweep_rows({w: r}))}"
+                f"<p>fine task alone: {mean_std(fine_alone)}; gain of sharing at this weight: "
+                f"{paired(r['fine'], fine_alone)}</p>", _plot_sweep(sweep, fine_alone, w))
 
-    slider.observe(lambda change: draw(change["new"]), names="value")
-    draw(slider.value)
-    box = widgets.VBox([slider, widgets.HBox([image, summary])])
-    _display(box)
-    return box
+    return slider_explorer(slider, render, layout="side")
 
 
 # ---------------------------------------------------------------- many sources: MNIST and printed digits → digits

@@ -437,7 +437,7 @@ def forgetting_explorer(runs, interactive: bool | None = None):
     (and task B's for all three methods). A slider where a widget frontend exists; a static figure and table
     at a few epochs otherwise. Returns the widget or the figure."""
     from ..tables import text_table
-    from ..widgets import _display, _html_table, _use_widgets, figure_png
+    from ..widgets import _html_table, _use_widgets, slider_explorer
 
     header = ["method", "task A", "task B"]
     n = len(runs[0]["progressive"]["B"])
@@ -449,14 +449,9 @@ def forgetting_explorer(runs, interactive: bool | None = None):
     import ipywidgets as widgets
 
     slider = widgets.IntSlider(value=1, min=1, max=n, description="epoch of B", continuous_update=False)
-    image, table = widgets.Image(format="png"), widgets.HTML()
 
-    def draw(epoch: int) -> None:
-        table.value = f"<b>after {epoch} epoch(s) of task B</b>{_html_table(header, _epoch_rows(runs, epoch))}"
-        image.value = figure_png(_plot_continual(runs, epoch))
+    def render(epoch: int):
+        return (f"<b>after {epoch} epoch(s) of task B</b>{_html_table(header, _epoch_rows(runs, epoch))}",
+                _plot_continual(runs, epoch))
 
-    slider.observe(lambda change: draw(change["new"]), names="value")
-    draw(1)
-    box = widgets.VBox([slider, widgets.HBox([image, table])])
-    _display(box)
-    return box
+    return slider_explorer(slider, render, layout="side")
