@@ -16,6 +16,7 @@ score what the solution scores.
 """
 from __future__ import annotations
 
+import copy
 import csv
 import importlib.util
 import pathlib
@@ -24,6 +25,7 @@ import shutil
 import nbformat
 import pytest
 
+import hostile_submissions as hostile
 from hostile_submissions import RUNAWAY_CELLS, all_attacks
 from tlcourse.grading import grade, release_diff
 from tlcourse.grading.grade import Limits
@@ -102,6 +104,47 @@ def _first_code_after_imports(nb) -> int:
     return code[1]
 
 
+# An answer cell that runs the instructor's solution of the same grade id, found through TLCOURSE_ROOT or
+# another process's working folder (issue 18): confined, the kernel sees neither.
+_EXEC_SOLUTION = """
+import glob, json, os
+_roots = [os.environ.get("TLCOURSE_ROOT", "")]
+for _pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+    try:
+        _roots.append(os.readlink(f"/proc/{_pid}/cwd"))
+    except OSError:
+        pass
+for _path in {p for _root in _roots for p in glob.glob(os.path.join(_root, "solutions", "*", "*.ipynb"))}:
+    for _cell in json.load(open(_path))["cells"]:
+        if _cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == GRADE_ID:
+            exec("".join(_cell["source"]), globals())
+"""
+
+
+def _tampered(nb):
+    """Every attack of tests/hostile_submissions.py on a real notebook: the in-kernel tampering prepended
+    and the test cells replaced (``all_attacks``); every answer cell running the instructor's solution; after
+    the imports, a gradebook trigger, blanking alice's submitted copy, and the kernel's replies patched to
+    hide errors. (Without bubblewrap the fallback cannot stop the first two out-of-kernel attacks, which its
+    rows say; they are then left out. The parser patch and the transformer-re-adding thread are tested on
+    the fixture course: here they would turn the answer cells into ``pass`` or zero every test by
+    themselves, hiding whether the others were stopped.)"""
+    from tlcourse.grading.sandbox import probe_bwrap
+
+    nb = copy.deepcopy(nb)
+    confined = probe_bwrap() == ""
+    after_imports = [hostile.PATCH_SESSION_SEND]
+    if confined:
+        after_imports += [hostile.GRADEBOOK_TRIGGER, hostile.SABOTAGE_OTHERS.replace('"/zz_"', '"/alice_solution/"')]
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "code" and meta.get("solution"):
+                cell.source = f"GRADE_ID = {meta['grade_id']!r}\n" + _EXEC_SOLUTION
+    first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+    nb.cells.insert(first_code + 1, nbformat.v4.new_code_cell("\n".join(after_imports)))
+    return all_attacks(nb)
+
+
 def _wrong_answers(assignment):
     path = ROOT / "tests" / "wrong_answers" / f"{assignment}.py"
     if not path.exists():
@@ -128,7 +171,7 @@ def test_grading_round_trip(assignment, tmp_path):
             cells[gid].source = src.strip("\n")
         nbformat.write(nb, path)
     for path in (subs / "bob_tampered" / assignment).glob("*.ipynb"):
-        nbformat.write(all_attacks(_nb(path)), path)  # unanswered: the tampering alone must earn nothing
+        nbformat.write(_tampered(_nb(path)), path)  # unanswered: the tampering alone must earn nothing
     for path in (subs / "dave_corrupt" / assignment).glob("*.ipynb"):
         path.write_text(path.read_text()[:500])  # truncated JSON
     runaway = assignment == RUNAWAY_ASSIGNMENT
