@@ -292,7 +292,7 @@ builtins.__tlcourse_guard__.restore = lambda nonce: print(hashlib.sha256(nonce.e
 """
 
 # Out of the kernel: they reach the course, the gradebook, the other students and the grader.
-EXEC_SOLUTIONS = """
+_FIND_COURSE_ROOTS = """
 import glob, json, os
 _roots = [os.environ.get("TLCOURSE_ROOT", "")]
 for _pid in [p for p in os.listdir("/proc") if p.isdigit()]:
@@ -300,7 +300,9 @@ for _pid in [p for p in os.listdir("/proc") if p.isdigit()]:
         _roots.append(os.readlink(f"/proc/{_pid}/cwd"))
     except OSError:
         pass
-for _root in _roots:
+"""
+
+EXEC_SOLUTIONS = _FIND_COURSE_ROOTS + """for _root in _roots:
     for _path in glob.glob(os.path.join(_root, "solutions", "*", "*.ipynb")) + glob.glob(
             os.path.join(_root, "tests", "fixtures", "grading", "solutions", "*", "*.ipynb")):
         try:
@@ -310,6 +312,13 @@ for _root in _roots:
                     exec(_src, globals())
         except Exception:
             pass
+"""
+
+# An answer cell that runs the instructor's solution cell of the same grade id (set GRADE_ID first).
+EXEC_SOLUTION_CELL = _FIND_COURSE_ROOTS + """for _path in {p for _root in _roots for p in glob.glob(os.path.join(_root, "solutions", "*", "*.ipynb"))}:
+    for _cell in json.load(open(_path))["cells"]:
+        if _cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == GRADE_ID:
+            exec("".join(_cell["source"]), globals())
 """
 
 GRADEBOOK_TRIGGER = """

@@ -104,23 +104,6 @@ def _first_code_after_imports(nb) -> int:
     return code[1]
 
 
-# An answer cell that runs the instructor's solution of the same grade id, found through TLCOURSE_ROOT or
-# another process's working folder (issue 18): confined, the kernel sees neither.
-_EXEC_SOLUTION = """
-import glob, json, os
-_roots = [os.environ.get("TLCOURSE_ROOT", "")]
-for _pid in [p for p in os.listdir("/proc") if p.isdigit()]:
-    try:
-        _roots.append(os.readlink(f"/proc/{_pid}/cwd"))
-    except OSError:
-        pass
-for _path in {p for _root in _roots for p in glob.glob(os.path.join(_root, "solutions", "*", "*.ipynb"))}:
-    for _cell in json.load(open(_path))["cells"]:
-        if _cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == GRADE_ID:
-            exec("".join(_cell["source"]), globals())
-"""
-
-
 def _tampered(nb):
     """Every attack of tests/hostile_submissions.py on a real notebook: the in-kernel tampering prepended
     and the test cells replaced (``all_attacks``); every answer cell running the instructor's solution; after
@@ -139,7 +122,7 @@ def _tampered(nb):
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
             if cell.cell_type == "code" and meta.get("solution"):
-                cell.source = f"GRADE_ID = {meta['grade_id']!r}\n" + _EXEC_SOLUTION
+                cell.source = f"GRADE_ID = {meta['grade_id']!r}\n" + hostile.EXEC_SOLUTION_CELL
     first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
     nb.cells.insert(first_code + 1, nbformat.v4.new_code_cell("\n".join(after_imports)))
     return all_attacks(nb)
