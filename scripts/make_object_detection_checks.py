@@ -133,11 +133,83 @@ def nms_cases():
     return out
 
 
+# ---------------------------------------------------------------- q4 target assignment
+
+TARGET_MISTAKES = ("swap_xy", "round", "full_iou", "grid_units", "per_head", "xy_absolute", "no_log")
+
+
+def shape_iou(wh, anchors):
+    inter = torch.min(wh[:, None, 0], anchors[None, :, 0]) * torch.min(wh[:, None, 1], anchors[None, :, 1])
+    return inter / (wh.prod(1)[:, None] + anchors.prod(1)[None, :] - inter)
+
+
+def targets(tile_boxes, heads, size, mistake=None):
+    """YOLOv3's assignment, as sparse rows per head: [tile, anchor, row, col, x offset, y offset, log w, log h]."""
+    rows = [dict() for _ in heads]
+    for b, boxes in enumerate(tile_boxes):
+        boxes = torch.tensor(boxes, dtype=torch.float64).reshape(-1, 4)
+        wh, centre = boxes[:, 2:] - boxes[:, :2], (boxes[:, :2] + boxes[:, 2:]) / 2
+        choices = []  # per box: the (head, anchor) pairs that take it
+        for n in range(len(boxes)):
+            if mistake == "per_head":
+                choices.append([(k, int(shape_iou(wh[n:n + 1], torch.tensor(h[0], dtype=torch.float64)).argmax()))
+                                for k, h in enumerate(heads)])
+                continue
+            owners = [(k, j) for k, h in enumerate(heads) for j in range(len(h[0]))]
+            shapes = torch.tensor([a for h in heads for a in h[0]], dtype=torch.float64)
+            if mistake == "full_iou":  # the box where it is against anchors at the origin
+                anchor_boxes = torch.cat([torch.zeros_like(shapes), shapes], 1)
+                score = torchvision.ops.box_iou(boxes[n:n + 1], anchor_boxes)[0]
+            elif mistake == "grid_units":  # the box in grid cells against anchors in pixels
+                strides = torch.tensor([heads[k][1] for k, _ in owners], dtype=torch.float64)
+                inter = torch.min(wh[n, 0] / strides, shapes[:, 0]) * torch.min(wh[n, 1] / strides, shapes[:, 1])
+                score = inter / ((wh[n] / strides[:, None]).prod(1) + shapes.prod(1) - inter)
+            else:
+                score = shape_iou(wh[n:n + 1], shapes)[0]
+            choices.append([owners[int(score.argmax())]])
+        for n, picks in enumerate(choices):
+            for k, j in picks:
+                anchors, stride = heads[k][0], heads[k][1]
+                g = centre[n] / stride
+                cell = g.round() if mistake == "round" else g.floor()
+                col, row = int(cell[0]), int(cell[1])
+                xy = g if mistake == "xy_absolute" else g - cell
+                size_wh = wh[n] / stride if mistake == "grid_units" else wh[n]
+                ratio = size_wh / torch.tensor(anchors[j], dtype=torch.float64)
+                lwh = ratio if mistake == "no_log" else ratio.log()
+                if mistake == "swap_xy":
+                    row, col, xy = col, row, xy.flip(0)
+                rows[k][(b, j, row, col)] = [b, j, row, col, *r(xy, 6), *r(lwh, 6)]
+    return [sorted(h.values()) for h in rows]
+
+
+def target_cases():
+    coarse, fine = ([[81.0, 82.0], [135.0, 169.0], [344.0, 319.0]], 32), ([[10.0, 14.0], [23.0, 27.0], [37.0, 58.0]], 16)
+    cases = [
+        # two tiles: a wide box, a tall one, a box centred on a cell border (x = 48 exactly: column 3 of the fine
+        # grid), two boxes in one cell taken by different anchors, and a big box for the coarse head
+        dict(size=128, heads=[coarse, fine], boxes=[
+            [[36.0, 4.0, 58.0, 16.0], [6.0, 40.0, 16.0, 98.0], [38.0, 70.0, 58.0, 94.0], [97.0, 98.0, 107.0, 112.0],
+             [92.0, 96.0, 116.0, 124.0]],
+            [[8.0, 20.0, 120.0, 100.0], [70.0, 21.0, 82.0, 35.5]]]),
+        # a non-square input, one tile, anchors that are narrow and wide
+        dict(size=96, heads=[([[30.0, 60.0], [60.0, 30.0]], 32), ([[8.0, 20.0], [20.0, 8.0]], 8)], boxes=[
+            [[10.0, 50.0, 22.0, 55.0], [60.0, 5.0, 70.0, 29.0], [33.0, 40.0, 95.0, 70.0], [5.0, 60.0, 37.0, 94.0]]]),
+    ]
+    for c in cases:
+        c["expected"] = targets(c["boxes"], c["heads"], c["size"])
+        c["mistakes"] = {m: targets(c["boxes"], c["heads"], c["size"], m) for m in TARGET_MISTAKES}
+    for m in TARGET_MISTAKES:  # every mistake gives a different answer on some case
+        assert any(c["mistakes"][m] != c["expected"] for c in cases), m
+    return cases
+
+
 def main() -> None:
     data = dict(
         decode=[decode_case(1, 2, 3, 2, 3, 8), decode_case(2, 3, 1, 3, 2, 16)],
         iou=iou_cases(),
         nms=nms_cases(),
+        targets=target_cases(),
     )
     OUT.write_text(json.dumps(data, indent=None, separators=(",", ":")) + "\n")
     print(f"wrote {OUT} ({OUT.stat().st_size:,} bytes)")

@@ -224,7 +224,141 @@ def test_q3_mistakes_are_named():
 
 
 def test_hints_hold_no_code():
-    for q in (od.q1, od.q2, od.q3):
+    for q in (od.q1, od.q2, od.q3, od.q4):
         for h in q.hints:
             assert "(" not in h.replace("(x1, y1, x2, y2)", "") or "=" not in h, h
             assert "torch." not in h and "return" not in h
+
+
+# ---------------------------------------------------------------- q4 assign_targets
+
+def _assign(tile_boxes, heads, size, *, cell="floor", swap=False, choose="shape", per_head=False, grid_units=False,
+            xy_absolute=False, log=True, one_anchor_per_cell=False, layout="bagg", swap_cells=False):
+    out = []
+    for h in heads:
+        g, a = size // h.stride, len(h.anchors)
+        out.append(dict(obj=torch.zeros(len(tile_boxes), a, g, g), xy=torch.zeros(len(tile_boxes), a, g, g, 2),
+                        wh=torch.zeros(len(tile_boxes), a, g, g, 2),
+                        cls=torch.zeros(len(tile_boxes), a, g, g, h.num_classes)))
+    owners = [(k, j) for k, h in enumerate(heads) for j in range(len(h.anchors))]
+    for b, boxes in enumerate(tile_boxes):
+        for box in boxes:
+            wh, centre = box[2:] - box[:2], (box[:2] + box[2:]) / 2
+            picks = []
+            for group in ([[o for o in owners if o[0] == k] for k in range(len(heads))] if per_head else [owners]):
+                best, best_score = None, -1.0
+                for k, j in group:
+                    aw, ah = heads[k].anchors[j]
+                    w, h_ = (wh / heads[k].stride).tolist() if grid_units else wh.tolist()
+                    if choose == "shape":
+                        inter = min(w, aw) * min(h_, ah)
+                    else:  # the box where it is against the anchor at the origin
+                        inter = max(0.0, min(float(box[2]), aw) - max(float(box[0]), 0.0)) * \
+                            max(0.0, min(float(box[3]), ah) - max(float(box[1]), 0.0))
+                    score = inter / (w * h_ + aw * ah - inter)
+                    if score > best_score:
+                        best, best_score = (k, j), score
+                picks.append(best)
+            for k, j in picks:
+                stride = heads[k].stride
+                grid = centre / stride
+                col, row = [int(v) for v in (grid.round() if cell == "round" else grid.floor())]
+                xy = grid if xy_absolute else grid - torch.tensor([col, row])
+                size_wh = wh / stride if grid_units else wh
+                ratio = size_wh / torch.tensor(heads[k].anchors[j])
+                t = out[k]
+                if swap:
+                    row, col, xy = col, row, xy.flip(0)
+                if swap_cells:  # indexed [x, y], offsets still (x, y)
+                    row, col = col, row
+                if one_anchor_per_cell:
+                    t["obj"][b, :, row, col] = 0
+                t["obj"][b, j, row, col] = 1
+                t["xy"][b, j, row, col] = xy
+                t["wh"][b, j, row, col] = ratio.log() if log else ratio
+                t["cls"][b, j, row, col, 0] = 1
+    if layout == "bgga":
+        out = [{k: v.movedim(1, 3) for k, v in t.items()} for t in out]
+    return out
+
+
+def assign_right(tile_boxes, heads, size):
+    return _assign(tile_boxes, heads, size)
+
+
+def assign_vectorised(tile_boxes, heads, size):
+    """The same computation over all boxes of a tile at once."""
+    shapes = torch.tensor([a for h in heads for a in h.anchors])
+    head_of = torch.tensor([k for k, h in enumerate(heads) for _ in h.anchors])
+    index_of = torch.tensor([j for h in heads for j in range(len(h.anchors))])
+    out = []
+    for h in heads:
+        g = size // h.stride
+        z = torch.zeros(len(tile_boxes), len(h.anchors), g, g)
+        out.append({"obj": z.clone(), "xy": torch.zeros(*z.shape, 2), "wh": torch.zeros(*z.shape, 2),
+                    "cls": torch.zeros(*z.shape, h.num_classes)})
+    for b, boxes in enumerate(tile_boxes):
+        wh = boxes[:, 2:] - boxes[:, :2]
+        centre = boxes[:, :2] + wh / 2
+        inter = torch.minimum(wh[:, None], shapes[None]).prod(-1)
+        best = (inter / (wh.prod(-1)[:, None] + shapes.prod(-1)[None] - inter)).argmax(1)
+        for k, h in enumerate(heads):
+            mine = head_of[best] == k
+            if not mine.any():
+                continue
+            grid = centre[mine] / h.stride
+            cell = grid.long()  # centres are positive: truncation is the floor
+            j = index_of[best[mine]]
+            t = out[k]
+            t["obj"][b, j, cell[:, 1], cell[:, 0]] = 1
+            t["xy"][b, j, cell[:, 1], cell[:, 0]] = grid - cell
+            t["wh"][b, j, cell[:, 1], cell[:, 0]] = torch.log(wh[mine] / shapes[best[mine]])
+            t["cls"][b, j, cell[:, 1], cell[:, 0], 0] = 1
+    return out
+
+
+def test_q4_correct_answers_pass():
+    assert verdict(od.q4, assign_right).correct, verdict(od.q4, assign_right)
+    assert verdict(od.q4, assign_vectorised).correct, verdict(od.q4, assign_vectorised)
+
+
+def test_q4_not_attempted():
+    assert verdict(od.q4, not_attempted).status == "not_attempted"
+
+
+def test_q4_mistakes_are_named():
+    cases = {
+        "transposed cells": dict(swap=True),
+        "transposed cells ": dict(swap_cells=True),
+        "holds the centre, i.e. the floor": dict(cell="round"),
+        "shape only": dict(choose="full"),
+        "same unit, pixels": dict(grid_units=True),
+        "every head took every box": dict(per_head=True),
+        "offset inside the": dict(xy_absolute=True),
+        "its logarithm": dict(log=False),
+        "must have shape": dict(layout="bgga"),
+    }
+    for words, kwargs in cases.items():
+        v = verdict(od.q4, lambda tb, h, s, kw=kwargs: _assign(tb, h, s, **kw))
+        assert not v.correct and words.strip() in v.message, (kwargs, v.message)
+
+
+def test_q4_two_boxes_in_one_cell_keep_both_anchors():
+    v = verdict(od.q4, lambda tb, h, s: _assign(tb, h, s, one_anchor_per_cell=True))
+    assert not v.correct and "exactly one" in v.message, v.message
+
+
+def test_q4_other_return_types_are_explained():
+    v = verdict(od.q4, lambda tb, h, s: None)
+    assert not v.correct and "returned None" in v.message
+    v = verdict(od.q4, lambda tb, h, s: assign_right(tb, h, s)[:1])
+    assert not v.correct and "one dict per head" in v.message
+    def no_cls(tb, h, s):
+        return [{k: v for k, v in t.items() if k != "cls"} for t in assign_right(tb, h, s)]
+    assert "keys" in verdict(od.q4, no_cls).message
+    def in_place(tb, h, s):
+        out = assign_right(tb, h, s)
+        for b in tb:
+            b += 1
+        return out
+    assert "in place" in verdict(od.q4, in_place).message

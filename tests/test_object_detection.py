@@ -248,7 +248,7 @@ def test_threshold_explorer_static_fallback_counts_survivors(capsys):
 # ---------------------------------------------------------------- transfer: surgery, anchors, targets, loss, AP
 
 def _reference_decode(raw, anchors, stride):
-    """Darknet's decoding, written here (tests are not installed) to close the loop with head_targets."""
+    """Darknet's decoding, written here (tests are not installed) to close the loop with the targets."""
     b, _, h, w = raw.shape
     a = anchors.shape[0]
     t = raw.reshape(b, a, -1, h, w).permute(0, 1, 3, 4, 2)
@@ -257,6 +257,12 @@ def _reference_decode(raw, anchors, stride):
     wh = t[..., 2:4].exp() * anchors.view(1, a, 1, 1, 2)
     box = torch.stack([cx - wh[..., 0] / 2, cy - wh[..., 1] / 2, cx + wh[..., 0] / 2, cy + wh[..., 1] / 2], -1)
     return torch.cat([box, t[..., 4:].sigmoid()], -1).reshape(b, a * h * w, -1)
+
+
+def _reference_targets(tile_boxes, heads, size):
+    """The notebook's exercise 4, from the benchmark (tests and benchmarks are not installed)."""
+    from benchmarks.experiments.object_detection import _assign_targets
+    return _assign_targets(tile_boxes, heads, size)
 
 
 def test_head_inputs_feed_the_output_convolutions_and_rehead_changes_only_them():
@@ -306,7 +312,7 @@ def test_targets_decode_back_to_the_boxes_and_the_loss_is_small_there():
     heads = [YoloHead(((60.0, 60.0), (90.0, 80.0)), 32, 1), YoloHead(((12.0, 12.0), (24.0, 30.0)), 16, 1)]
     boxes = [torch.tensor([[10.0, 20.0, 24.0, 33.0], [100.0, 40.0, 190.0, 118.0]]),
              torch.tensor([[50.0, 50.0, 75.0, 82.0]])]
-    targets = od.head_targets(boxes, heads, 256)
+    targets = _reference_targets(boxes, heads, 256)
     assert [int(t["obj"].sum()) for t in targets] == [1, 2]  # the big box on the coarse grid, the others fine
     raws = []
     for t in targets:
@@ -336,7 +342,7 @@ def test_objectness_starts_at_the_prior_and_training_the_heads_lowers_the_loss()
     torch.manual_seed(0)
     features = [torch.randn(6, 5, 8, 8)]
     boxes = [torch.tensor([[8.0 * i, 8.0 * i, 8.0 * i + 20, 8.0 * i + 20]]) for i in range(6)]
-    targets = od.head_targets(boxes, heads, 64)
+    targets = _reference_targets(boxes, heads, 64)
     conv = torch.nn.Conv2d(5, 6, 1)
     (share,) = od.init_objectness([conv], targets)
     assert share == pytest.approx(1 / 64) and torch.sigmoid(conv.bias[4]).item() == pytest.approx(1 / 64)

@@ -3,7 +3,8 @@
 q1 ``decode_head(raw, anchors, stride)``: a YOLO head's raw output to boxes in
 pixels, objectness and class probabilities; q2 ``box_iou(boxes1, boxes2)``:
 pairwise IoU of corner-format boxes; q3 ``nms(boxes, scores, classes,
-iou_threshold)``: per-class non-maximum suppression.
+iou_threshold)``: per-class non-maximum suppression; q4 ``assign_targets(tile_boxes,
+heads, size)``: YOLOv3's target assignment (which cell and anchor answers for each box).
 
 The checks hold no reference implementation: they compare the learner's
 outputs on fixed inputs with numbers stored in
@@ -202,6 +203,105 @@ def _eval_nms(nms) -> None:
         raise Wrong(f"kept {got}, expected {case['expected']} (threshold {case['iou_threshold']}).")
 
 
+# ---------------------------------------------------------------- q4 target assignment
+
+_TARGET_KEYS = ("obj", "xy", "wh", "cls")
+_TARGET_MISTAKES = {
+    "swap_xy": "the right boxes land in transposed cells: the grids are indexed [tile, anchor, row, column], and "
+               "the row comes from the centre's y, the column from its x (x goes with columns, as in decode_head).",
+    "round": "a box went to the cell whose corner is nearest its centre: the responsible cell is the one that "
+             "holds the centre, i.e. the floor of centre / stride (a centre exactly on a border belongs to the "
+             "cell to its right or below), and the offset inside it is then between 0 and 1.",
+    "full_iou": "you chose the anchor by the IoU of the box where it is with an anchor box somewhere else: the "
+                "choice is about shape only. Compare each box with each anchor as if both were centred on the same "
+                "point: overlap = min of the widths x min of the heights.",
+    "grid_units": "you measured the box in grid cells (divided by the stride) but the anchors are in input "
+                  "pixels: compare and divide sizes in the same unit, pixels.",
+    "per_head": "every head took every box (each with its own best anchor): in YOLOv3 one anchor over ALL heads "
+                "is responsible for a box, the best-matching shape, and only its head gets a target.",
+    "xy_absolute": "your x, y targets are the centre in grid coordinates: the target is the offset inside the "
+                   "responsible cell (centre / stride minus the cell index), between 0 and 1, what "
+                   "sigmoid(tx) predicts in decode_head.",
+    "no_log": "your size targets are the ratio box / anchor: the target is its logarithm, what tw and th "
+              "predict (decode_head takes exp of them).",
+}
+
+
+def _target_rows(out, heads, n_tiles: int, size: int) -> list[list[list[float]]]:
+    """The learner's targets as sparse rows per head: [tile, anchor, row, col, x, y, log w, log h]."""
+    if out is None:
+        raise Wrong("`assign_targets` returned None; end it with `return ...` (one dict per head).")
+    if not isinstance(out, (list, tuple)) or len(out) != len(heads):
+        raise Wrong(f"return a list with one dict per head ({len(heads)} heads here), in the order of `heads`; "
+                    f"got {type(out).__name__}" + (f" of length {len(out)}" if hasattr(out, "__len__") else "") + ".")
+    rows = []
+    for k, (t, h) in enumerate(zip(out, heads)):
+        if not isinstance(t, dict) or set(_TARGET_KEYS) - set(t):
+            raise Wrong(f"head {k}: return a dict with the keys {list(_TARGET_KEYS)}.")
+        g, a = size // h.stride, len(h.anchors)
+        want = {"obj": (n_tiles, a, g, g), "xy": (n_tiles, a, g, g, 2), "wh": (n_tiles, a, g, g, 2),
+                "cls": (n_tiles, a, g, g, h.num_classes)}
+        got = {key: _as_tensor(t[key], f"assign_targets(...)[{k}]['{key}']") for key in _TARGET_KEYS}
+        for key, shape in want.items():
+            if tuple(got[key].shape) != shape:
+                raise Wrong(f"head {k} (stride {h.stride}, {a} anchors, a {g}x{g} grid for {n_tiles} tiles of "
+                            f"{size} pixels): '{key}' must have shape {shape}, i.e. (tiles, anchors, rows, "
+                            f"columns{'' if key == 'obj' else ', values'}); got {tuple(got[key].shape)}.")
+        pos = got["obj"] > 0.5
+        cls = got["cls"][pos]
+        if len(cls) and not (_close(cls[:, 0], torch.ones(len(cls), dtype=cls.dtype))
+                             and _close(cls[:, 1:], torch.zeros_like(cls[:, 1:]))):
+            raise Wrong(f"head {k}: 'cls' must be one-hot at every responsible anchor: 1 for class 0 (every box "
+                        "here is class 0), 0 for the other classes.")
+        index = pos.nonzero().double()
+        rows.append(sorted(torch.cat([index, got["xy"][pos], got["wh"][pos]], 1).tolist()))
+    return rows
+
+
+def _same_rows(a, b, tol: float = 1e-4) -> bool:
+    return all(len(x) == len(y) and all(len(r) == len(s) and all(abs(u - v) <= tol for u, v in zip(r, s))
+                                        for r, s in zip(x, y)) for x, y in zip(a, b)) and len(a) == len(b)
+
+
+def _eval_targets(assign_targets) -> None:
+    from ..detection import YoloHead
+
+    for case in _cases()["targets"]:
+        heads = [YoloHead(tuple(tuple(v) for v in anchors), stride, 1) for anchors, stride in case["heads"]]
+        boxes = [_t(b).reshape(-1, 4) for b in case["boxes"]]
+        boxes_in = [b.clone() for b in boxes]
+        rows = _target_rows(assign_targets(boxes_in, heads, case["size"]), heads, len(boxes), case["size"])
+        if not all(torch.equal(x, y) for x, y in zip(boxes_in, boxes)):
+            raise Wrong("`assign_targets` changed the boxes in place; compute into new tensors.")
+        want = case["expected"]
+        if _same_rows(rows, want):
+            continue
+        for name, values in case["mistakes"].items():
+            if _same_rows(rows, values):
+                raise Wrong(_TARGET_MISTAKES[name])
+        cells = lambda rs: [[r[:4] for r in h] for h in rs]
+        for name in ("swap_xy", "round", "full_iou", "per_head", "grid_units"):  # the cells give these away
+            if cells(rows) == cells(case["mistakes"][name]) != cells(want):
+                raise Wrong(_TARGET_MISTAKES[name])
+        if cells(rows) == cells(want):
+            got_xy = [[r[4:6] for r in h] for h in rows]
+            if _same_rows(got_xy, [[r[4:6] for r in h] for h in want]):
+                raise Wrong("the right cells and anchors and the right offsets, but the size targets differ: "
+                            "log(box width / anchor width) and log(box height / anchor height), with the "
+                            "responsible anchor's (w, h) in pixels.")
+            raise Wrong("the right cells and anchors, but the offsets differ: x = centre x / stride minus the "
+                        "column, y = centre y / stride minus the row, the box centre being the middle of its "
+                        "corners.")
+        n_got, n_want = sum(map(len, rows)), sum(map(len, want))
+        if n_got != n_want:
+            raise Wrong(f"{n_got} responsible anchors in all where {n_want} boxes should each have exactly one "
+                        "(in these tiles no two boxes want the same anchor of the same cell): mark only the best "
+                        "anchor over all heads, in the cell that holds the box's centre.")
+        raise Wrong("some boxes went to another cell or anchor: the responsible anchor is the one, over all heads, "
+                    "whose (w, h) has the highest IoU with the box's (w, h) when both are centred on the same "
+                    "point; the cell is the one of that anchor's head that holds the box's centre.")
+
+
 q1 = Question(
     "q1", "decode a YOLO head", ["decode_head"], _eval_decode,
     hints=[
@@ -241,4 +341,23 @@ q3 = Question(
         "YOLO, SSD and Faster R-CNN alike.",
 )
 
-questions = QuestionSet(q1, q2, q3)
+q4 = Question(
+    "q4", "YOLOv3's target assignment", ["assign_targets"], _eval_targets,
+    hints=[
+        "Training a detector needs, for every ground-truth box, one prediction that answers for it: YOLOv3 picks "
+        "the anchor whose shape fits the box best and the grid cell that holds the box's centre, and asks that "
+        "anchor to predict exactly what decode_head would turn back into the box.",
+        "Two choices per box: the anchor, by comparing shapes only (widths and heights, as if box and anchor "
+        "were centred on the same point) over the anchors of all heads; then, on that head's grid, the cell "
+        "that holds the centre. The targets are decode_head's formulas run backwards.",
+        "For one box: its width, height and centre from the corners; the shape IoU with every anchor, the "
+        "overlap being the smaller width times the smaller height; the best anchor's head and index; the "
+        "column and row as the "
+        "floor of the centre divided by that head's stride; then objectness 1, the offset inside the cell, the "
+        "log of box size over anchor size, and class 0 at [tile, anchor, row, column].",
+    ],
+    why="the targets decide what the network is asked to learn: a box assigned to the wrong cell or anchor is a "
+        "box the detector is trained never to find, and the loss cannot tell you.",
+)
+
+questions = QuestionSet(q1, q2, q3, q4)

@@ -1,11 +1,12 @@
 """Helpers that only notebook 09 (object detection with YOLO) uses: photos, drawing, the threshold widget.
 
-Nothing here decodes a YOLO head, computes box IoU or suppresses boxes: those
-are the notebook's exercises, and the functions below take them as arguments
-(the tree-crown evaluation uses torchvision's NMS, which the learner's matches).
-The transfer section's pieces live here too: tiles and boxes of deepforest's
-aerial images, anchors by k-means, the target assignment and YOLOv3's loss,
-head training on cached backbone features, and AP from torchmetrics.
+Nothing here decodes a YOLO head, computes box IoU, suppresses boxes or assigns
+training targets: those are the notebook's exercises, and the functions below
+take them, or their output, as arguments (the tree-crown evaluation uses
+torchvision's NMS, which the learner's matches). The transfer section's pieces
+live here too: tiles and boxes of deepforest's aerial images, anchors by
+k-means, YOLOv3's loss on the learner's targets, head training on cached
+backbone features, and AP from torchmetrics.
 """
 from __future__ import annotations
 
@@ -247,36 +248,6 @@ def backbone_features(model: Darknet, tiles: torch.Tensor, batch_size: int = 8) 
     return [torch.cat(parts) for parts in zip(*chunks)]
 
 
-def head_targets(tile_boxes: Sequence[torch.Tensor], heads: Sequence[YoloHead], size: int,
-                 num_classes: int = 1) -> list[dict[str, torch.Tensor]]:
-    """YOLOv3's assignment: each box is the job of one anchor (the best-matching shape over all heads)
-    in the cell holding its centre. Per head: ``obj`` (B, A, H, W) 1 there, ``xy`` the centre's offset
-    inside the cell, ``wh`` log(box / anchor), ``cls`` one-hot (class 0 here)."""
-    shapes = torch.tensor([a for h in heads for a in h.anchors])
-    owner = [(k, j) for k, h in enumerate(heads) for j in range(len(h.anchors))]
-    out = []
-    for h in heads:
-        g, a = size // h.stride, len(h.anchors)
-        out.append(dict(obj=torch.zeros(len(tile_boxes), a, g, g), xy=torch.zeros(len(tile_boxes), a, g, g, 2),
-                        wh=torch.zeros(len(tile_boxes), a, g, g, 2),
-                        cls=torch.zeros(len(tile_boxes), a, g, g, num_classes)))
-    for b, boxes in enumerate(tile_boxes):
-        wh = (boxes[:, 2:] - boxes[:, :2]).clamp(min=1.0)
-        centre = (boxes[:, :2] + boxes[:, 2:]) / 2
-        inter = torch.minimum(wh[:, None, 0], shapes[None, :, 0]) * torch.minimum(wh[:, None, 1], shapes[None, :, 1])
-        best = (inter / (wh.prod(1)[:, None] + shapes.prod(1)[None, :] - inter)).argmax(1)
-        for n in range(len(boxes)):
-            k, j = owner[int(best[n])]
-            stride, t = heads[k].stride, out[k]
-            g = t["obj"].shape[-1]
-            col, row = (centre[n] / stride).floor().long().clamp(0, g - 1).tolist()
-            t["obj"][b, j, row, col] = 1
-            t["xy"][b, j, row, col] = centre[n] / stride - torch.tensor([col, row])
-            t["wh"][b, j, row, col] = torch.log(wh[n] / torch.tensor(heads[k].anchors[j]))
-            t["cls"][b, j, row, col, 0] = 1
-    return out
-
-
 def init_objectness(heads: Sequence[torch.nn.Conv2d], targets: Sequence[dict[str, torch.Tensor]]) -> list[float]:
     """Start each new head's objectness bias at the log-odds of the share of responsible anchors (the
     prior-probability start of RetinaNet and YOLOv5): at 0 every one of thousands of anchors would say
@@ -294,7 +265,9 @@ def init_objectness(heads: Sequence[torch.nn.Conv2d], targets: Sequence[dict[str
 def yolo_loss(raw_outputs: Sequence[torch.Tensor], targets: Sequence[dict[str, torch.Tensor]]) -> torch.Tensor:
     """YOLOv3's training loss on raw head outputs, summed over anchors and cells, averaged over tiles:
     binary cross-entropy for objectness (every cell), for the centre offsets and the classes (responsible
-    anchors only), squared error for the log size factors (responsible anchors only)."""
+    anchors only), squared error for the log size factors (responsible anchors only). ``targets``: per head
+    a dict of ``obj`` (B, A, H, W), ``xy`` and ``wh`` (B, A, H, W, 2), ``cls`` (B, A, H, W, C), as the
+    notebook's ``assign_targets`` makes them."""
     total = raw_outputs[0].new_zeros(())
     for raw, t in zip(raw_outputs, targets):
         b, _, h, w = raw.shape
