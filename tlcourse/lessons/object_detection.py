@@ -364,3 +364,58 @@ def show_tree_detections(tiles: torch.Tensor, truths: Sequence[torch.Tensor], ro
             ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+# ---- pedestrians: YOLO against OpenCV's HOG + linear SVM people detector (Dalal & Triggs 2005) ----
+PEOPLE_PHOTOS = ("person.jpg", "kite.jpg", "dog.jpg", "horses.jpg")  # the last two have nobody in them
+PEOPLE_FIX = ("tlcourse fetch darknet-photos (Debian/Ubuntu: apt-get download darknet, nothing installed; "
+              "elsewhere online: from github.com/pjreddie/darknet) and pip install -r requirements/base.txt "
+              "(opencv-python-headless)")
+
+
+def load_people_photos(n: int | None = None, max_side: int = 640) -> tuple[dict[str, torch.Tensor], str]:
+    """``({name: (3, H, W) image in [0, 1]}, "")`` for darknet's sample photos, each shrunk so that its longer
+    side is at most ``max_side`` (both detectors then see the same pixels); or ``({}, reason and fix)`` when the
+    photos or OpenCV are missing, so the section can say so instead of failing."""
+    from ..assets import AssetError
+    try:
+        import cv2  # noqa: F401  (the HOG detector below)
+        files = resolve("darknet-photos")
+    except ImportError:
+        return {}, f"OpenCV is not installed, so the HOG detector is unavailable. Fix: {PEOPLE_FIX}."
+    except AssetError:
+        return {}, f"darknet's sample photos are not on this machine. Fix: {PEOPLE_FIX}."
+    out = {}
+    for name in PEOPLE_PHOTOS[:n]:
+        img = Image.open(files[name]).convert("RGB")
+        img.thumbnail((max_side, max_side), Image.BILINEAR)
+        rgb = np.asarray(img, dtype=np.float32) / 255
+        out[name] = torch.from_numpy(rgb).permute(2, 0, 1).contiguous()
+    return out, ""
+
+
+def hog_people(image: torch.Tensor, win_stride: int = 8, scale: float = 1.05) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """OpenCV's pretrained HOG + linear SVM people detector on one (3, H, W) image in [0, 1]:
+    boxes (N, 4) as (x1, y1, x2, y2) in pixels, SVM scores (N,), and the seconds it took."""
+    import cv2
+
+    hog = cv2.HOGDescriptor()
+    hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+    bgr = np.ascontiguousarray((image.permute(1, 2, 0).numpy()[..., ::-1] * 255).round().astype(np.uint8))
+    t0 = time.perf_counter()
+    rects, weights = hog.detectMultiScale(bgr, winStride=(win_stride, win_stride), padding=(8, 8), scale=scale)
+    seconds = time.perf_counter() - t0
+    rects = torch.as_tensor(np.asarray(rects, dtype=np.float32).reshape(-1, 4))
+    boxes = torch.cat([rects[:, :2], rects[:, :2] + rects[:, 2:]], 1)
+    return boxes, torch.as_tensor(np.asarray(weights, dtype=np.float32).reshape(-1)), seconds
+
+
+def show_people(photos: dict[str, torch.Tensor], rows: Sequence[tuple[str, Sequence[tuple]]]):
+    """One row per detector (``(title, [(boxes, scores) per photo])``), one column per photo: person boxes."""
+    fig, axes = plt.subplots(len(rows), len(photos), figsize=(3.6 * len(photos), 3.0 * len(rows)), squeeze=False)
+    for r, (title, dets) in enumerate(rows):
+        for c, ((name, img), (boxes, scores)) in enumerate(zip(photos.items(), dets)):
+            draw_detections(axes[r, c], img, boxes, scores, [0] * len(boxes), ["person"],
+                            f"{title}, {name}: {len(boxes)} people")
+    fig.tight_layout()
+    return fig
