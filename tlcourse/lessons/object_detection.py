@@ -394,11 +394,13 @@ def load_people_photos(n: int | None = None, max_side: int = 640) -> tuple[dict[
     return out, ""
 
 
-def hog_people(image: torch.Tensor, win_stride: int = 8, scale: float = 1.05) -> tuple[torch.Tensor, torch.Tensor, float]:
+def hog_people(image: torch.Tensor, win_stride: int = 8, scale: float = 1.05,
+               ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """OpenCV's pretrained HOG + linear SVM people detector on one (3, H, W) image in [0, 1]:
     boxes (N, 4) as (x1, y1, x2, y2) in pixels, SVM scores (N,), and the seconds it took."""
     import cv2
 
+    cv2.setNumThreads(torch.get_num_threads())  # the same CPU threads as the network it is compared with
     hog = cv2.HOGDescriptor()
     hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
     bgr = np.ascontiguousarray((image.permute(1, 2, 0).numpy()[..., ::-1] * 255).round().astype(np.uint8))
