@@ -97,6 +97,16 @@ def test_q1_wrong_frozen_head():
     _wrong(ft.q1, f, "requires_grad")
 
 
+def test_q1_wrong_freezes_the_body():
+    """Freezing inside the surgery used to pass q1 and lose points only in q2's test."""
+    def f(model, n):
+        for p in model.parameters():
+            p.requires_grad_(False)
+        model.classifier[-1] = nn.Linear(model.classifier[-1].in_features, n)
+        return model
+    _wrong(ft.q1, f, "froze the body", "requires_grad=False")
+
+
 # ---------------------------------------------------------------- q2
 
 def groups_a(model, head, body_lr, head_lr):
@@ -106,12 +116,20 @@ def groups_a(model, head, body_lr, head_lr):
 
 
 def groups_b(model, head, body_lr, head_lr):  # by name, trainable only, generators
-    head_names = {f"classifier.{n}" for n, _ in head.named_parameters()}
+    prefix = next(n for n, m in model.named_modules() if m is head)
+    head_names = {f"{prefix}.{n}" for n, _ in head.named_parameters()}
     body = (p for n, p in model.named_parameters() if n not in head_names and p.requires_grad)
     return [dict(params=head.parameters(), lr=head_lr), dict(params=body, lr=body_lr)]
 
 
-@pytest.mark.parametrize("fn", [groups_a, groups_b])
+def groups_c(model, head, body_lr, head_lr):  # frozen parameters left out, as the exercise allows
+    head_ids = set(map(id, head.parameters()))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return [{"params": [p for p in trainable if id(p) in head_ids], "lr": head_lr},
+            {"params": [p for p in trainable if id(p) not in head_ids], "lr": body_lr}]
+
+
+@pytest.mark.parametrize("fn", [groups_a, groups_b, groups_c])
 def test_q2_correct(fn):
     assert ft.q2.verdict(fn).correct
 
@@ -159,6 +177,36 @@ def test_q2_wrong_single_dict():
     def f(model, head, body_lr, head_lr):
         return {"params": model.parameters(), "lr": body_lr}
     _wrong(ft.q2, f, "list")
+
+
+def test_q2_wrong_last_parameters_as_head():
+    """Ignores `head`: takes the model's last two tensors (right only for one Linear at the end)."""
+    def f(model, head, body_lr, head_lr):
+        ps = [p for p in model.parameters() if p.requires_grad]
+        return [{"params": ps[:-2], "lr": body_lr}, {"params": ps[-2:], "lr": head_lr}]
+    _wrong(ft.q2, f, "head group is not the head", "position")
+
+
+def test_q2_wrong_head_by_position_with_right_count():
+    """Counts the head's tensors but still takes them from the end of the parameter order."""
+    def f(model, head, body_lr, head_lr):
+        n, ps = len(list(head.parameters())), list(model.parameters())
+        return [{"params": [p for p in ps[:-n] if p.requires_grad], "lr": body_lr},
+                {"params": ps[-n:], "lr": head_lr}]
+    _wrong(ft.q2, f, "head group is not the head", "head.parameters()")
+
+
+def test_q2_wrong_reads_model_classifier_not_head():
+    def f(model, head, body_lr, head_lr):
+        return groups_a(model, model.classifier, body_lr, head_lr)
+    _wrong(ft.q2, f, "model.classifier", "head")
+
+
+def test_q2_probes_include_a_multi_layer_head_that_is_not_last():
+    model = ft._HeadFirstNet()
+    names = [n for n, _ in model.named_parameters()]
+    head = [f"head.{n}" for n, _ in model.head.named_parameters()]
+    assert len(head) > 2 and names[-len(head):] != head and not hasattr(model, "classifier")
 
 
 def test_q2_tensor_membership_crash_is_reported():

@@ -67,6 +67,11 @@ def _check_replace(replace_head, width: int, old_classes: int, num_classes: int,
                     "logit per class: use `num_classes`, not a hard-coded number.")
     if not all(p.requires_grad for p in new.parameters()):
         raise Wrong("the new head's parameters have requires_grad=False, so it could never learn.")
+    frozen = [n for n, p in model.features.named_parameters() if not p.requires_grad]
+    if frozen:
+        raise Wrong(f"`replace_head` froze the body (e.g. `features.{frozen[0]}` has requires_grad=False). "
+                    "Surgery replaces the head and leaves the body as it was, trainable: whether to freeze it "
+                    "is a later, separate decision (exercises 2 and 3 fine-tune it).")
     after = model.features.state_dict()
     if any(not torch.equal(body_before[k], after[k]) for k in body_before):
         raise Wrong("`replace_head` changed the body's weights; surgery on the head must leave the "
@@ -105,11 +110,36 @@ class _ProbeNet(nn.Module):
         return self.classifier(torch.relu(self.neck(self.features(x))))
 
 
-def _check_groups(make_param_groups, freeze_first: bool) -> None:
-    model = _ProbeNet(freeze_first)
+class _HeadFirstNet(nn.Module):
+    """A two-layer ``head`` registered *before* the body, and no ``classifier``: the head is found only
+    through the ``head`` argument, never by its position in ``model.parameters()`` or by a fixed name."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.head = nn.Sequential(nn.Linear(8, 5), nn.ReLU(), nn.Linear(5, 3))
+        self.body = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU())
+        self.out_norm = nn.LayerNorm(3)  # registered after the head: the head is not the last parameters either
+
+    def forward(self, x):
+        return self.out_norm(self.head(self.body(x)))
+
+
+def _call_groups(make_param_groups, model, head):
+    try:
+        return make_param_groups(model, head, 1e-4, 1e-3)
+    except AttributeError as exc:
+        if "classifier" in str(exc):
+            raise Wrong("your function reads `model.classifier`, but the head is the `head` argument: this "
+                        "model calls its head `model.head`. Use `head.parameters()`, whatever the head is "
+                        "called.") from None
+        raise
+
+
+def _check_groups(make_param_groups, model: nn.Module, head: nn.Module) -> None:
     names = {id(p): n for n, p in model.named_parameters()}
-    head_ids = {id(p) for p in model.classifier.parameters()}
-    groups = make_param_groups(model, model.classifier, 1e-4, 1e-3)
+    head_ids = {id(p) for p in head.parameters()}
+    groups = _call_groups(make_param_groups, model, head)
     if isinstance(groups, dict):
         raise Wrong("return a *list* of parameter groups (dicts), one for the body and one for the head, "
                     "not a single dict.")
@@ -152,6 +182,16 @@ def _check_groups(make_param_groups, freeze_first: bool) -> None:
     foreign = [i for i in seen if i not in names]
     if foreign:
         raise Wrong("a group holds tensors that are not parameters of this model.")
+    at_head_lr = {i for i, lr in lr_of.items() if lr == 1e-3}
+    swapped = at_head_lr == {i for i in seen if i not in head_ids}
+    if not swapped and at_head_lr != {i for i in head_ids if i in seen}:
+        intruder = next((names[i] for i in names if i in at_head_lr and i not in head_ids), None)
+        absent = next(names[i] for i in names if i in head_ids and i not in at_head_lr) if not intruder else None
+        where = f"`{intruder}` is in the head group" if intruder else f"`{absent}` is not in the head group"
+        raise Wrong(f"the head group is not the head: {where}. Here the head "
+                    f"({len(head_ids)} parameter tensors) is neither one layer nor the last parameters of the "
+                    "model; take its parameters from the `head` argument (`head.parameters()`), not from "
+                    "their position in `model.parameters()`.")
     for i in head_ids:
         if i in lr_of and lr_of[i] != 1e-3:
             which = ("the body's learning rate (are the two swapped?)" if lr_of[i] == 1e-4
@@ -179,8 +219,10 @@ def _check_groups(make_param_groups, freeze_first: bool) -> None:
 
 
 def _eval_groups(make_param_groups) -> None:
-    _check_groups(make_param_groups, freeze_first=False)
-    _check_groups(make_param_groups, freeze_first=True)
+    for model in (_ProbeNet(), _ProbeNet(freeze_first=True)):
+        _check_groups(make_param_groups, model, model.classifier)
+    model = _HeadFirstNet()
+    _check_groups(make_param_groups, model, model.head)
 
 
 # ---------------------------------------------------------------- q3
