@@ -284,16 +284,36 @@ def _segments(cells) -> list[tuple[int, int, list[int]]]:
     return out
 
 
+def _narrow(cells, segments: list[tuple[int, int, list[int]]], tests: str) -> list[tuple[int, int, list[int]]]:
+    """``tests="own"``: only the test cells whose grade id starts with the solution's ``qN_`` (a later
+    experiment's test cell, which re-trains everything, is left out); ``"check"`` additionally grades
+    with the ``qN.grade(...)`` lines of those cells alone (see ``mutate_notebook``)."""
+    if tests == "all":
+        return segments
+    out = []
+    for s, end, test_cells in segments:
+        prefix = cells[s].metadata["nbgrader"]["grade_id"].split("_", 1)[0] + "_"
+        own = [t for t in test_cells if cells[t].metadata["nbgrader"]["grade_id"].startswith(prefix)]
+        if own:
+            out.append((s, own[-1], own))
+    return out
+
+
+def _grade_lines(source: str) -> str:
+    """The ``qN.grade(...)`` calls of a test cell (the check on fixed inputs that its hidden part runs first)."""
+    return "\n".join(ln for ln in source.splitlines() if ln.strip().startswith("q") and ".grade(" in ln)
+
+
 def mutate_notebook(path: pathlib.Path, max_per_exercise: int = 40, min_timeout: float = 30.0,
                     equivalents: dict[str, str] | None = None, log=print,
-                    only: set[str] | None = None) -> list[ExerciseResult]:
+                    only: set[str] | None = None, tests: str = "all") -> list[ExerciseResult]:
     """Grade every mutant of every exercise (or of those whose grade id is in ``only``) with its own tests."""
     import nbformat
     nb = nbformat.read(path, as_version=4)
     cells = nb.cells
     assignment = path.parent.name
     equivalents = load_equivalents() if equivalents is None else equivalents
-    segments = {s: (end, tests) for s, end, tests in _segments(cells)}
+    segments = {s: (end, tests_) for s, end, tests_ in _narrow(cells, _segments(cells), tests)}
     kernel = Kernel(path.parent)
     results = []
     try:
@@ -307,9 +327,9 @@ def mutate_notebook(path: pathlib.Path, max_per_exercise: int = 40, min_timeout:
                 kernel.run(cell.source, timeout=900)
                 i += 1
                 continue
-            end, tests = segments[i]
+            end, test_cells = segments[i]
             segment = [c.source for c in cells[i:end + 1] if c.cell_type == "code"]
-            test_src = {cells[t].source for t in tests}
+            test_src = {cells[t].source for t in test_cells}
             t0 = time.perf_counter()
             status = [kernel.run(src, timeout=900) for src in segment]
             base_s = time.perf_counter() - t0
@@ -319,7 +339,10 @@ def mutate_notebook(path: pathlib.Path, max_per_exercise: int = 40, min_timeout:
             if only and gid not in only:
                 i = end + 1
                 continue
-            res = ExerciseResult(assignment, gid, [cells[t].metadata["nbgrader"]["grade_id"] for t in tests])
+            res = ExerciseResult(assignment, gid, [cells[t].metadata["nbgrader"]["grade_id"] for t in test_cells])
+            if tests == "check":  # mutants graded by the check alone: the solution cell, then qN.grade(...)
+                segment = [segment[0], "\n".join(_grade_lines(cells[t].source) for t in test_cells)]
+                test_src = {segment[1]}
             every = mutants(cell.source)
             res.sampled_from = len(every)
             chosen = every if len(every) <= max_per_exercise else random.Random(gid).sample(every, max_per_exercise)
@@ -344,7 +367,8 @@ def mutate_notebook(path: pathlib.Path, max_per_exercise: int = 40, min_timeout:
                 for src in segment:  # restore the correct state
                     kernel.run(src, timeout=900, remember=False)
             res.seconds = round(time.perf_counter() - t_ex, 1)
-            res.measured_utc = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            res.measured_utc = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()) + \
+                {"all": "", "own": ", own tests", "check": ", check only"}[tests]
             rate = res.kill_rate
             log(f"{assignment}/{gid}: {res.killed}/{res.mutants - len(res.equivalent)} killed "
                 f"({'n/a' if rate is None else f'{rate:.0%}'}), {len(res.equivalent)} equivalent, "
@@ -421,6 +445,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--max-per-exercise", type=int, default=40, help="mutants graded per exercise (seeded sample)")
     ap.add_argument("--solutions", type=pathlib.Path, default=ROOT / "solutions")
     ap.add_argument("--out", type=pathlib.Path, default=ROOT / "docs", help="docs folder: results/mutation.json, EXERCISES.md")
+    ap.add_argument("--tests", choices=("all", "own", "check"), default="all",
+                    help="which tests grade a mutant: every test cell up to the exercise's last (all), only the "
+                         "cells graded under its qN_ prefix (own), or its qN.grade(...) check alone (check); "
+                         "own and check are for exercises followed by a long experiment")
     ap.add_argument("--reclassify", action="store_true",
                     help="only re-read mutation_equivalents.json into the stored results and rewrite the report")
     args = ap.parse_args(argv)
@@ -440,7 +468,8 @@ def main(argv=None) -> dict:
     new = []
     for folder in folders:
         for nb_path in sorted(folder.glob("*.ipynb")):
-            new += [asdict(r) for r in mutate_notebook(nb_path, args.max_per_exercise, only=only or None)]
+            new += [asdict(r) for r in mutate_notebook(nb_path, args.max_per_exercise, only=only or None,
+                                                       tests=args.tests)]
     fresh = {(r["assignment"], r["grade_id"]) for r in new}
     replaced = (lambda r: (r["assignment"], r["grade_id"]) in fresh) if only else \
         (lambda r: r["assignment"] in {f.name for f in folders})
@@ -450,6 +479,7 @@ def main(argv=None) -> dict:
     commands = [c for c in old.get("commands", []) if c != command] + [command] if args.assignment else [command]
     m = machine()
     data = {"started_utc": started, "max_per_exercise": args.max_per_exercise, "commands": commands,
+            **({"notes": old["notes"]} if old.get("notes") else {}),
             "machine": f"{m['cpus']} CPUs, {m['cpu_model']}, torch {m['torch']}",
             "exercises": sorted(rows, key=lambda r: (r["assignment"], r["grade_id"]))}
     _write(data, args.out)
