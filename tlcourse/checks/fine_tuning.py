@@ -344,8 +344,9 @@ q1 = Question(
            "1,000 ImageNet classes goes, and a new one for your classes takes its place.",
            "The new layer's input size must match what the body produces; the layer you are replacing "
            "knows it (`in_features`). Its output size is the number of classes.",
-           "In torchvision's MobileNetV2 the head is `model.classifier`, a Sequential whose last element is "
-           "the Linear layer; assign a new nn.Linear to that position and return the model."],
+           "In torchvision's MobileNetV2 the head is `model.classifier`, a Sequential: its last element is the "
+           "layer to replace, and a Sequential's positions can be reassigned like a list's. The function "
+           "hands back the model it changed."],
     why="the body's features are kept, and a freshly initialised head of the right shape maps them to your "
         "classes. The same surgery works for any backbone once you know where its head lives.")
 
@@ -368,8 +369,9 @@ q3 = Question(
            "Loop over the blocks with their index and set each parameter's `requires_grad` by comparing "
            "the index with len(blocks) - k (watch out: `blocks[-0:]` is the whole list).",
            "An optimizer only updates what it was given. Collect the `id`s of the parameters already in "
-           "`optimizer.param_groups`; the trainable parameters not among them go into one new group with "
-           "`optimizer.add_param_group({'params': ..., 'lr': lr})`."],
+           "`optimizer.param_groups`; the trainable parameters not among them become one new group, with "
+           "the learning rate you were given, through the optimizer's `add_param_group` method (and only "
+           "when there is at least one)."],
     why="gradual unfreezing trains the head first, then releases the blocks nearest the output, then "
         "deeper ones: the random head cannot send large, noisy gradients into the pretrained body early on.")
 
