@@ -327,6 +327,14 @@ def gzsl_divides_by_zero(y_true, y_pred, seen_classes, unseen_classes):
     return r
 
 
+def gzsl_guard_on_difference(y_true, y_pred, seen_classes, unseen_classes):
+    """Guards the division with s - u > 0: right whenever seen accuracy is the larger, as in the first case."""
+    r = gzsl_torch(y_true, y_pred, seen_classes, unseen_classes)
+    s, u = r["seen"], r["unseen"]
+    r["H"] = 2 * s * u / (s + u) if s - u > 0 else 0.0
+    return r
+
+
 def gzsl_tuple(y_true, y_pred, seen_classes, unseen_classes):
     r = gzsl_torch(y_true, y_pred, seen_classes, unseen_classes)
     return r["seen"], r["unseen"], r["H"]
@@ -344,6 +352,7 @@ def test_q3_accepts_correct_answers(answer):
     (gzsl_per_image, "per-class"),
     (gzsl_divides_by_zero, "divided by zero"),
     (gzsl_tuple, "dict"),
+    (gzsl_guard_on_difference, "whichever of the two is larger"),
 ])
 def test_q3_names_the_mistake(answer, words):
     v = zs.q3.verdict(answer)

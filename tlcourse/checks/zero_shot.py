@@ -371,6 +371,13 @@ def _eval_gzsl(gzsl_scores) -> None:
         if close(h, u):
             raise Wrong("H equals the unseen accuracy: combine seen and unseen with the harmonic mean 2·s·u / (s + u).")
         raise Wrong(f"H = {h:.4f}, expected the harmonic mean 2·s·u/(s+u) = {h_ref:.4f}.")
+    # unseen accuracy above seen (1/2 and 1): H = 2 * 0.5 * 1 / 1.5 = 2/3, whichever accuracy is the larger
+    y1, pred1 = torch.tensor([0, 0, 1, 1, 2, 2]), torch.tensor([0, 1, 1, 0, 2, 2])
+    s1, u1, h1 = _unpack_gzsl(gzsl_scores(y1, pred1, [0, 1], [2]))
+    if not (close(s1, 0.5) and close(u1, 1.0) and close(h1, 2 / 3)):
+        raise Wrong(f"on a batch where the unseen accuracy (1.0) is higher than the seen one (0.5) you returned "
+                    f"seen {s1:.4f}, unseen {u1:.4f}, H {h1:.4f}; expected 0.5, 1.0 and H = 2·s·u / (s + u) = "
+                    "0.6667. H is 0 only when s + u = 0, whichever of the two is larger.")
     # every unseen image predicted as a seen class: H must be 0, without dividing by zero
     y0 = torch.tensor([0, 0, 1, 2, 2])
     pred0 = torch.tensor([1, 1, 0, 0, 1])
