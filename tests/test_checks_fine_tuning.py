@@ -33,14 +33,15 @@ def replace_a(model, num_classes):
     return model
 
 
-def replace_b(model, num_classes):
-    old = [m for m in model.classifier if isinstance(m, nn.Linear)][-1]
-    model.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(old.in_features, num_classes))
+def replace_b(model, num_classes):  # finds the last Linear by its index
+    last = max(i for i, m in enumerate(model.classifier) if isinstance(m, nn.Linear))
+    model.classifier[last] = nn.Linear(model.classifier[last].in_features, num_classes)
     return model
 
 
-def replace_c(model, num_classes):  # the whole classifier becomes one Linear
-    model.classifier = nn.Linear(model.classifier[1].weight.shape[1], num_classes)
+def replace_c(model, num_classes):  # rebuilds the classifier: every layer but the last, then a new one
+    *keep, old = model.classifier
+    model.classifier = nn.Sequential(*keep, nn.Linear(old.weight.shape[1], num_classes))
     return model
 
 
@@ -95,6 +96,29 @@ def test_q1_wrong_frozen_head():
         model.classifier[-1] = nn.Linear(model.classifier[-1].in_features, n).requires_grad_(False)
         return model
     _wrong(ft.q1, f, "requires_grad")
+
+
+def test_q1_wrong_position_1_reads_a_relu():
+    """`classifier[1]` is the last layer of MobileNetV2's two-element head, not of a longer one."""
+    def f(model, n):
+        old = model.classifier[1]
+        model.classifier[1] = nn.Linear(old.in_features, n)
+        return model
+    _wrong(ft.q1, f, "in_features", "[-1]")
+
+
+def test_q1_wrong_position_1_written():
+    def f(model, n):
+        model.classifier[1] = nn.Linear(model.classifier[-1].in_features, n)
+        return model
+    _wrong(ft.q1, f, "still in the classifier")
+
+
+def test_q1_wrong_whole_classifier_replaced_on_a_deep_head():
+    def f(model, n):  # right for MobileNetV2 (Dropout, Linear), wrong when the head has hidden layers
+        model.classifier = nn.Linear(model.classifier[-1].in_features, n)
+        return model
+    _wrong(ft.q1, f, "more than its last layer")
 
 
 def test_q1_wrong_freezes_the_body():

@@ -26,22 +26,35 @@ def _as_list(params) -> list:
 class _ProbeClassifier(nn.Module):
     """A tiny torchvision-style classifier: ``features`` then ``classifier = Sequential(Dropout, Linear)``."""
 
-    def __init__(self, width: int, old_classes: int, seed: int):
+    def __init__(self, width: int, old_classes: int, seed: int, hidden: int | None = None):
         super().__init__()
         torch.manual_seed(seed)
         self.features = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
                                       nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(width, old_classes))
+        if hidden is None:
+            self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(width, old_classes))
+        else:  # a longer head (VGG-style): its last Linear is not at position 1, and its input is `hidden`
+            self.classifier = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(0.2),
+                                            nn.Linear(hidden, old_classes))
 
     def forward(self, x):
         return self.classifier(self.features(x))
 
 
-def _check_replace(replace_head, width: int, old_classes: int, num_classes: int, seed: int) -> None:
-    model = _ProbeClassifier(width, old_classes, seed)
+def _check_replace(replace_head, width: int, old_classes: int, num_classes: int, seed: int,
+                   hidden: int | None = None) -> None:
+    model = _ProbeClassifier(width, old_classes, seed, hidden)
     body_before = copy.deepcopy(model.features.state_dict())
     old_linear = model.classifier[-1]
-    out = replace_head(model, num_classes)
+    kept = list(model.classifier)[:-1]
+    try:
+        out = replace_head(model, num_classes)
+    except AttributeError as exc:
+        if hidden is not None and "in_features" in str(exc):
+            raise Wrong("on a classifier with several layers (Linear, ReLU, Dropout, Linear) your code read "
+                        "`in_features` from a layer that has none: the layer to replace is the *last* element, "
+                        "`[-1]`; position 1 is the last one only in a two-element classifier.") from None
+        raise
     if out is None:
         raise Wrong("`replace_head` must return the model (end with `return model`), so it can be used inline.")
     if out is not model:
@@ -57,11 +70,18 @@ def _check_replace(replace_head, width: int, old_classes: int, num_classes: int,
                     "on top of the old one keeps the source task's logits (1,000 for ImageNet) as a bottleneck; "
                     "replace the last Linear layer instead of stacking another one after it.")
     new = linears[-1]
-    if new.in_features != width:
+    in_size = width if hidden is None else hidden
+    if new.in_features != in_size:
         hint = (f" ({new.in_features} is the old layer's number of *outputs*)" if new.in_features == old_classes
                 else " (a hard-coded number does not fit every backbone)")
         raise Wrong(f"the new head has the wrong input dimension: it expects {new.in_features} features, "
-                    f"but the body produces {width}{hint}. Read `in_features` from the layer you replace.")
+                    f"but the layer before it produces {in_size}{hint}. Read `in_features` from the layer "
+                    "you replace.")
+    now = list(model.classifier) if isinstance(model.classifier, nn.Sequential) else [model.classifier]
+    if hidden is not None and (len(now) != len(kept) + 1 or any(a is not b for a, b in zip(now, kept))):
+        raise Wrong("on a classifier with several layers (Linear, ReLU, Dropout, Linear) your surgery changed "
+                    "more than its last layer. Replace only the last element, `[-1]`, wherever it sits: "
+                    "position 1 is the last one only in a two-element classifier.")
     if new.out_features != num_classes:
         raise Wrong(f"the new head has {new.out_features} outputs for {num_classes} classes; it needs one "
                     "logit per class: use `num_classes`, not a hard-coded number.")
@@ -89,6 +109,7 @@ def _check_replace(replace_head, width: int, old_classes: int, num_classes: int,
 def _eval_replace(replace_head) -> None:
     _check_replace(replace_head, width=24, old_classes=7, num_classes=3, seed=0)
     _check_replace(replace_head, width=40, old_classes=9, num_classes=10, seed=1)
+    _check_replace(replace_head, width=16, old_classes=9, num_classes=4, seed=2, hidden=12)
 
 
 # ---------------------------------------------------------------- q2
