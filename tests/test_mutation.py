@@ -112,3 +112,27 @@ def test_reclassify_moves_a_listed_survivor_out_of_the_rate():
     assert row["survived"] == [] and data["exercises"][0]["equivalent"][0]["reason"] == "same maths"
     assert mutation.reclassify({"exercises": [dict(row, survived=[dict(key="k2")], equivalent=[])]},
                                {})["exercises"][0]["survived"] == [dict(key="k2")]
+
+
+def test_tests_option_own_leaves_out_a_later_experiment_cell_and_check_grades_with_the_check_alone(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    meta = lambda gid, **kw: {"nbgrader": {"grade_id": gid, "schema_version": 3, "locked": False, "task": False,  # noqa: E731
+                                           "solution": False, "grade": False, **kw}}
+    check = "class _Check:\n    def grade(self, f):\n        assert f([1, 1]) == 1\n\n\nq1 = _Check()"
+    nb.cells = [nbformat.v4.new_code_cell(check),
+                nbformat.v4.new_code_cell(SOLUTION, metadata=meta("q1_mean_abs", solution=True)),
+                nbformat.v4.new_code_cell("q1.grade(mean_abs)\nassert mean_abs([-1, 3]) == 2",
+                                          metadata=meta("q1_tests", grade=True, points=1, locked=True)),
+                nbformat.v4.new_code_cell("assert mean_abs([2.0]) == 2.0",
+                                          metadata=meta("results_tests", grade=True, points=1, locked=True))]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "01_toy" / "01_toy.ipynb"
+    path.parent.mkdir(parents=True)
+    nbformat.write(nb, path)
+    run = lambda tests: mutation.mutate_notebook(path, equivalents={}, log=lambda *a: None, tests=tests)[0]  # noqa: E731
+    every, own, alone = run("all"), run("own"), run("check")
+    assert every.test_ids == ["q1_tests", "results_tests"] and own.test_ids == alone.test_ids == ["q1_tests"]
+    assert own.measured_utc.endswith("own tests") and alone.measured_utc.endswith("check only")
+    # [1, 1] cannot tell abs from no abs; the hidden assert on [-1, 3] can
+    assert "unwrap abs" in {m["op"] for m in alone.survived}
+    assert "unwrap abs" not in {m["op"] for m in own.survived}
