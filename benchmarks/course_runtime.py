@@ -66,10 +66,11 @@ def _cpu_seconds(pid: int) -> float | None:
 def run_notebook(path: pathlib.Path, timeout: int = 900) -> dict:
     """Execute one notebook in a fresh kernel; wall time, first-cell time, peak RSS and CPU time of the kernel.
 
-    CPU time is the load-robust figure: other jobs on the machine stretch the wall time but
-    add little to the kernel's own CPU seconds. On an idle machine with ``c`` cores the
-    wall time lies near ``cpu_s / c`` for well-parallelised work and near ``cpu_s`` for
-    single-threaded work."""
+    CPU time is less sensitive to load than wall time: other jobs stretch the wall time far
+    more than the kernel's own CPU seconds (which contention still inflates: shared caches,
+    threads spinning while they wait), so a loaded run's CPU time is an upper estimate of a
+    quiet run's work. On an idle machine with ``c`` cores the wall time lies near
+    ``cpu_s / c`` for well-parallelised work and near ``cpu_s`` for single-threaded work."""
     import nbformat
     from nbclient import NotebookClient
 

@@ -147,8 +147,9 @@ def course_runtime_section(d: dict, results: pathlib.Path, rel: str) -> list[str
            "fixed workload timed in each round (MobileNetV2 inference, 512 images at 64 px), "
            f"median {_mmm(d['baseline_s'], '{:.2f}')} s in this run; the baseline slows down with the load as the "
            "notebooks do, so */baseline* is the figure to compare across machines and loads. *CPU s* is the "
-           "kernel's own user + system time: other jobs stretch the wall time but add little to it, so on a "
-           "loaded machine it bounds the quiet wall time (near CPU s / 2 on 2 cores for parallel work, near "
+           "kernel's own user + system time: other jobs stretch it less than the wall time (they still add "
+           "to it: shared caches, threads spinning while they wait), so a loaded run's CPU s is an upper "
+           "estimate of a quiet run's work (its wall time near CPU s / 2 on 2 cores for parallel work, near "
            "CPU s for single-threaded work).", "",
            _table(["notebook", "wall s, median (min–max)", "budget s", "of budget", "imports", "peak MB", "/baseline",
                    "CPU s"], rows), "",
