@@ -221,3 +221,16 @@ def test_headline_counts_a_single_run_as_one_run_not_a_paired_win():
     only_single = report.headline({"rows": rows[:1]})[0]
     assert "won" not in only_single and "1 run, no spread" in only_single
     assert report._wins(rows[0]) == "1 run, no spread" and report._wins(rows[1]) == "3/3"
+
+
+def test_lm_prompting_pairs_raw_and_bias_removed_per_wording_and_example_set():
+    nlp = _experiment("nlp_transfer")
+    rows = nlp.lm_prompting(seeds=(0, 1), sizes={"test": 8, "train": 60, "shots_per_class": 1})
+    assert [r["setting"].split(",")[1].strip() for r in rows] == ["zero-shot", "zero-shot", "2-shot", "2-shot"]
+    for r in rows[:3]:  # raw vs bias removed, one pair per wording / example set
+        assert r["seeds"] == 2 and len(r["baseline_acc"]) == 2 and r["method"] == "bias removed"
+        assert all(0 <= a <= 1 for a in r["baseline_acc"] + r["method_acc"])
+    # the control: zero-shot with the notebook's wording (the first), bias removed, against each example set
+    assert rows[3]["baseline_acc"] == [rows[0]["method_acc"][0]] and rows[3]["method_acc"] == rows[2]["method_acc"]
+    with pytest.raises(ValueError, match="3 wordings"):
+        nlp.lm_prompting(seeds=(0, 1, 2, 3), sizes={"test": 8, "train": 60})

@@ -74,7 +74,80 @@ def nlp_transfer(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | No
     return out
 
 
-EXPERIMENTS = {"nlp": nlp_transfer}
+# Three wordings of the zero-shot prompt (instruction, template); wording 0 is notebook 03's.
+WORDINGS = (
+    None,
+    ("Decide whether each film review below is positive or negative.\n\n", "Review: {text}\nAnswer:"),
+    ("Movie reviews, each labelled with its sentiment.\n\n", "Text: {text}\nSentiment:"),
+)
+
+
+def _accuracy(scores: torch.Tensor, labels) -> float:
+    return float((scores.argmax(1).numpy() == labels).mean())
+
+
+def _bias_removed(scores: torch.Tensor) -> torch.Tensor:
+    """Each label word's mean score over the reviews subtracted (no labels used): notebook 03's correction."""
+    return scores - scores.mean(0)
+
+
+def lm_prompting(seeds: Sequence[int] = (0, 1, 2), sizes: Mapping[str, Any] | None = None) -> list[dict]:
+    """SmolLM2-135M zero-shot (per wording) and few-shot (per example set), raw and with its bias removed.
+
+    ``seeds`` pick the zero-shot wording (``WORDINGS``) and the few-shot example set. Every review of
+    the quick test split is scored (400, not the notebook's 100), so one run's interval is about ±0.05.
+    """
+    from tlcourse.data import load_rotten_tomatoes
+    from tlcourse.lessons.nlp_transfer import (INSTRUCTION, TEMPLATE, lm_label_scores, pick_demos, prompt_prefix,
+                                              review_prompt)
+    from tlcourse.text import load_causal_lm
+
+    s = merged_sizes("03", sizes)
+    if len(seeds) > len(WORDINGS):
+        raise ValueError(f"lm_prompting has {len(WORDINGS)} wordings; got {len(seeds)} seeds")
+    train_pool = load_rotten_tomatoes("train", n=s["train"])
+    test_set = load_rotten_tomatoes("test", n=s["test"])
+    tok, lm = load_causal_lm("smollm2-135m")
+    words = {"negative/positive": [" negative", " positive"], "rotten/fresh": [" rotten", " fresh"]}
+    out = []
+    t0 = time.perf_counter()
+    zero = {v: ([], []) for v in words}  # verbalizer -> (raw accuracies, bias-removed accuracies), one per wording
+    for seed in seeds:
+        instruction, template = WORDINGS[seed] or (INSTRUCTION, TEMPLATE)
+        prompts = [review_prompt(t, template) for t in test_set.texts]
+        scores = lm_label_scores(lm, tok, prompts, [w for ws in words.values() for w in ws],
+                                 prefix=prompt_prefix(instruction=instruction, template=template), batch_size=16)
+        for i, v in enumerate(words):
+            part = scores[:, 2 * i:2 * i + 2]
+            zero[v][0].append(_accuracy(part, test_set.labels))
+            zero[v][1].append(_accuracy(_bias_removed(part), test_set.labels))
+    seconds = time.perf_counter() - t0
+    for v, (raw, fixed) in zero.items():
+        out.append(comparison("SmolLM2 prompting", f"Rotten Tomatoes, zero-shot, '{v}', {len(test_set)} reviews, "
+                              f"{len(seeds)} wordings", "raw label-word scores", "bias removed", raw, fixed,
+                              seconds / len(words), chance=0.5))
+    t0 = time.perf_counter()
+    few_raw, few_fixed = [], []
+    prompts = [review_prompt(t) for t in test_set.texts]
+    for seed in seeds:
+        demos = pick_demos(train_pool, words["negative/positive"], per_class=s["shots_per_class"], seed=seed)
+        scores = lm_label_scores(lm, tok, prompts, words["negative/positive"], prefix=prompt_prefix(demos),
+                                 batch_size=16)
+        few_raw.append(_accuracy(scores, test_set.labels))
+        few_fixed.append(_accuracy(_bias_removed(scores), test_set.labels))
+    seconds = time.perf_counter() - t0
+    shots = 2 * s["shots_per_class"]
+    setting = f"Rotten Tomatoes, {shots}-shot, 'negative/positive', {len(test_set)} reviews, {len(seeds)} example sets"
+    out.append(comparison("SmolLM2 prompting", setting, "raw label-word scores", "bias removed", few_raw, few_fixed,
+                          seconds / 2, chance=0.5))
+    # does the prompt's examples help beyond the bias correction? zero-shot (notebook 03's wording) as the control
+    out.append(comparison("SmolLM2 prompting", setting, "zero-shot, bias removed (notebook's wording)",
+                          f"{shots}-shot, bias removed", [zero["negative/positive"][1][0]], few_fixed, seconds / 2,
+                          chance=0.5))
+    return out
+
+
+EXPERIMENTS = {"nlp": nlp_transfer, "nlp_prompting": lm_prompting}
 
 # Published results of the same kind of comparison, quoted for context; not reproduced here.
 PUBLISHED = {
