@@ -155,3 +155,20 @@ def test_results_table_and_interval():
                        thousands=("trainable",))
     assert list(df.index) == ["a", "b"] and df.loc["a", "trainable"] == "1,234" and df.loc["b", "trainable"] == ""
     assert nlp.accuracy_interval(0.5, 100) == pytest.approx(0.098, abs=1e-3)
+
+
+def test_converted_language_model_is_readable_by_other_users(fresh_cache):
+    """A grading kernel runs as another uid and reads the course cache: the converted SmolLM2 must be
+    readable by all (mkdtemp and safetensors make owner-only files), and an owner-only copy left by an
+    older version is opened up on the next use."""
+    from tlcourse.text import prepare_causal_lm
+
+    out = prepare_causal_lm()
+    modes = {f.name: f.stat().st_mode & 0o777 for f in out.iterdir()}
+    assert out.stat().st_mode & 0o777 == 0o755 and "model.safetensors" in modes
+    assert all(m == 0o644 for m in modes.values()), modes
+    out.chmod(0o700)
+    (out / "model.safetensors").chmod(0o600)
+    again = prepare_causal_lm()
+    assert again == out and out.stat().st_mode & 0o777 == 0o755
+    assert (out / "model.safetensors").stat().st_mode & 0o777 == 0o644

@@ -83,11 +83,20 @@ def _convert_gguf(gguf: pathlib.Path, out: pathlib.Path, source_sha: str) -> Non
         plain.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         (tmp / "tlcourse_source.json").write_text(json.dumps({"gguf": gguf.name, "sha256": source_sha}))
+        _readable_by_all(tmp)  # mkdtemp and safetensors make owner-only files; a grading kernel runs as another uid
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _readable_by_all(folder: pathlib.Path) -> None:
+    """Mode 0755 for ``folder``, 0644 for its files: a shared cache that other users' processes read."""
+    folder.chmod(0o755)
+    for f in folder.iterdir():
+        if f.is_file():
+            f.chmod(0o644)
 
 
 def prepare_causal_lm() -> pathlib.Path:
@@ -99,6 +108,12 @@ def prepare_causal_lm() -> pathlib.Path:
     if not (stamp.exists() and json.loads(stamp.read_text()).get("sha256") == sha
             and any(out.glob("*.safetensors"))):
         _convert_gguf(gguf, out, sha)
+    elif out.stat().st_mode & 0o005 != 0o005 or any(f.is_file() and not f.stat().st_mode & 0o004
+                                                     for f in out.iterdir()):
+        try:  # converted by an older version, owner-only: open it to the grading kernels' uid
+            _readable_by_all(out)
+        except OSError:  # not ours to change (a read-only view of the cache): leave it
+            pass
     return out
 
 
