@@ -301,6 +301,7 @@ def test_download_of_good_bytes_lands_verified_in_cache(monkeypatch, fresh_cache
     assert fake.urls == [TORCHVISION_URL + MOBILENET_FILE]
     cached = cache_root() / "assets" / "mobilenet_v2" / MOBILENET_FILE
     assert found.path == cached and cached.read_bytes() == payload
+    assert cached.stat().st_mode & 0o777 == 0o644, "a grading kernel (another user) must be able to read it"
     assert sorted(p.name for p in cached.parent.iterdir()) == [MOBILENET_FILE]
     # now served from the cache, without another download
     assert resolve("mobilenet_v2", download=True).path == cached

