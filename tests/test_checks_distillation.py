@@ -78,7 +78,7 @@ def _wrong(kind):
     ("no_T2", "T²"), ("reversed", "reversed"), ("softmax", "log-softmax"), ("teacher_no_T", "teacher"),
     ("mean", "batchmean"), ("sum", "batchmean"), ("alpha_swapped", "alpha"), ("no_hard", "cross-entropy"),
     ("student_no_T", "student"), ("ce_softened", "softened"), ("T_not_T2", "multiplied by T"),
-    ("item", "scalar tensor"), ("per_example", "one number"), ("detached", "autograd"), ("odd", "mixed"),
+    ("item", "scalar torch tensor"), ("per_example", "one number"), ("detached", "autograd"), ("odd", "mixed"),
 ])
 def test_kd_loss_mistakes_are_named(kind, keyword):
     v = D.q1.verdict(_wrong(kind))

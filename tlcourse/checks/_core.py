@@ -188,15 +188,23 @@ def keep_rng(evaluate: Callable) -> Callable:
     return wrapped
 
 
-def require_scalar_tensor(out, name: str, why: str, scalar_is: str):
-    """``out`` if it is a one-element torch tensor, else :class:`Wrong` naming what came back.
+def require_scalar_tensor(out, name: str, why: str, scalar_is: str, differentiable: str | None = None):
+    """``out`` as a 0-d tensor if it is a one-element torch tensor, else :class:`Wrong` naming what came back.
 
     ``why`` says what the caller does with it ("it can be backpropagated"), ``scalar_is``
-    what the one number should be ("the mean loss over all 2N anchors").
+    what the one number should be ("the mean loss over all 2N anchors"). With ``differentiable``
+    (what it must depend on, "the student's logits"), a value cut off from autograd is wrong too.
     """
     import torch
+    if out is None:
+        raise Wrong(f"`{name}` returned None: end it with `return` and the value ({scalar_is}).")
     if not isinstance(out, torch.Tensor):
-        raise Wrong(f"`{name}` returned {type(out).__name__}; return a scalar torch tensor ({why}).")
+        raise Wrong(f"`{name}` returned {type(out).__name__}; return a scalar torch tensor ({why}), "
+                    "not a Python or NumPy number (no `.item()`).")
     if out.numel() != 1:
-        raise Wrong(f"`{name}` returned a tensor of shape {tuple(out.shape)}; it must be a scalar: {scalar_is}.")
-    return out
+        raise Wrong(f"`{name}` returned a tensor of shape {tuple(out.shape)}; it must be one number (a scalar): {scalar_is}.")
+    if differentiable and not out.requires_grad:
+        raise Wrong(f"the value `{name}` returned does not depend on {differentiable} through autograd (was "
+                    "something detached, or computed in NumPy?); build it with torch operations on the tensors "
+                    "passed in, so that gradients flow back.")
+    return out.reshape(())

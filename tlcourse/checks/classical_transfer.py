@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import NotAttempted, Question, QuestionSet, Wrong
+from ._core import NotAttempted, Question, QuestionSet, Wrong, require_scalar_tensor
 
 # ---------------------------------------------------------------- q1: TCA
 
@@ -235,19 +235,8 @@ _MF_MISTAKES = {
 
 
 def _scalar(out, fn: str):
-    import torch
-
-    if out is None:
-        raise Wrong(f"`{fn}` returned None: return the loss, a scalar torch tensor.")
-    if not isinstance(out, torch.Tensor):
-        raise Wrong(f"`{fn}` returned a {type(out).__name__}; return a torch tensor built from the parameters "
-                    "(no .item(), no NumPy) so that autograd can differentiate it.")
-    if out.numel() != 1:
-        raise Wrong(f"`{fn}` returned a tensor of shape {tuple(out.shape)}; the loss is one number: sum (and divide).")
-    if not out.requires_grad:
-        raise Wrong(f"the value `{fn}` returned does not depend on the parameters through autograd (was it "
-                    "detached, or computed in NumPy?); build it with torch operations on the tensors passed in.")
-    return out.reshape(())
+    return require_scalar_tensor(out, fn, "autograd differentiates it to fit the factors",
+                                 "the loss, summed (and divided)", differentiable="the parameters")
 
 
 def _eval_mf(mf_loss) -> None:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import _expected
-from ._core import Question, QuestionSet, Wrong
+from ._core import Question, QuestionSet, Wrong, require_scalar_tensor
 
 _TOPIC = "distillation"
 
@@ -93,14 +93,8 @@ def _eval_kd_loss(kd_loss) -> None:
     s, t, y = _logit_probe(0)
     s_in = s.clone().requires_grad_(True)
     out = kd_loss(s_in, t.clone(), y.clone(), 4.0, 0.9)
-    if not isinstance(out, torch.Tensor):
-        raise Wrong(f"`kd_loss` returned a {type(out).__name__}; return the loss as a scalar tensor (no `.item()`), "
-                    "so that `loss.backward()` can reach the student.")
-    if out.numel() != 1:
-        raise Wrong(f"`kd_loss` returned shape {tuple(out.shape)}; it must be one number, the batch's mean loss.")
-    if not out.requires_grad:
-        raise Wrong("the loss does not depend on the student's logits through autograd (did you detach them, "
-                    "or convert to numpy?); gradients must flow back into the student.")
+    require_scalar_tensor(out, "kd_loss", "so that `loss.backward()` can reach the student",
+                          "the batch's mean loss", differentiable="the student's logits")
     got_all, bad = {}, []
     for T, a in _CONFIGS:
         for seed in (0, 1):
