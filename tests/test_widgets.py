@@ -2,6 +2,7 @@
 lessons, in test_feature_extraction.py and test_fine_tuning_widgets.py)."""
 from __future__ import annotations
 
+import re
 import sys
 import types
 
@@ -116,6 +117,55 @@ def test_slider_explorer_redraws_figure_and_summary_when_the_slider_moves():
     assert isinstance(side.children[1], widgets.HBox)
     with pytest.raises(ValueError, match="choose one of side, summary-first, figure-first"):
         slider_explorer(widgets.IntSlider(), render, layout="grid")
+
+
+def test_slider_explorer_with_two_sliders_renders_both_values():
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from tlcourse.widgets import slider_explorer
+
+    calls = []
+
+    def render(a, b):
+        calls.append((a, b))
+        return f"{a}/{b}", plt.subplots(figsize=(1, 1))[0]
+
+    a, b = widgets.IntSlider(value=1), widgets.FloatSlider(value=0.5)
+    box = slider_explorer([a, b], render, layout="figure-first")
+    row, image, summary = box.children
+    assert list(row.children) == [a, b] and summary.value == "1/0.5"
+    b.value = 0.75
+    a.value = 3
+    assert calls == [(1, 0.5), (1, 0.75), (3, 0.75)] and summary.value == "3/0.75"
+
+
+def test_the_detection_threshold_explorer_follows_both_sliders():
+    import torch
+
+    from tlcourse.lessons.object_detection import threshold_explorer
+
+    boxes = torch.tensor([[0, 0, 20, 20], [1, 1, 21, 21], [40, 40, 60, 60]], dtype=torch.float)
+    scores, classes = torch.tensor([0.9, 0.5, 0.3]), torch.zeros(3, dtype=torch.long)
+
+    def greedy_nms(b, s, c, iou_thr):  # keeps a box unless it overlaps a kept one by more than iou_thr
+        from torchvision.ops import box_iou
+        keep = []
+        for i in s.argsort(descending=True).tolist():
+            if all(box_iou(b[i:i + 1], b[j:j + 1]).item() <= iou_thr for j in keep):
+                keep.append(i)
+        return keep
+
+    box = threshold_explorer(torch.rand(3, 64, 64), boxes, scores, classes, greedy_nms, ["tree"], interactive=True)
+    (score, iou), summary = box.children[0].children, box.children[2]
+
+    def row():  # score threshold, IoU threshold, candidates, boxes after NMS
+        return re.findall(r"<td[^>]*>([^<]*)</td>", summary.value)
+    assert row() == ["0.25", "0.45", "3", "2"]
+    iou.value = 1.0  # nothing suppressed
+    assert row() == ["0.25", "1.00", "3", "3"]
+    score.value = 0.6  # one candidate left
+    assert row() == ["0.60", "1.00", "1", "1"]
 
 
 def test_every_lesson_slider_explorer_draws_interactively():

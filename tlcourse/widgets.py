@@ -105,11 +105,12 @@ def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 _LAYOUTS = ("side", "summary-first", "figure-first")
 
 
-def slider_explorer(slider, render: Callable[[Any], tuple[str, Any]], layout: str = "side"):
+def slider_explorer(slider, render: Callable[..., tuple[str, Any]], layout: str = "side"):
     """Show ``slider`` with a figure and an HTML summary that follow it; return the box.
 
     ``render(value)`` returns ``(summary_html, matplotlib_figure)`` for a slider value; it
-    runs once now and again whenever the slider settles on a new value. ``layout``: the
+    runs once now and again whenever the slider settles on a new value. ``slider`` may be a
+    list of sliders, shown in a row: then ``render`` gets one value per slider. ``layout``: the
     figure and summary ``"side"`` by side, or stacked under the slider,
     ``"summary-first"`` or ``"figure-first"``.
     """
@@ -117,16 +118,18 @@ def slider_explorer(slider, render: Callable[[Any], tuple[str, Any]], layout: st
 
     if layout not in _LAYOUTS:
         raise ValueError(f"layout={layout!r}: choose one of {', '.join(_LAYOUTS)}")
+    sliders = list(slider) if isinstance(slider, (list, tuple)) else [slider]
     image, summary = widgets.Image(format="png"), widgets.HTML()
 
-    def draw(value) -> None:
-        html, fig = render(value)
+    def draw(_=None) -> None:
+        html, fig = render(*(s.value for s in sliders))
         summary.value, image.value = html, figure_png(fig)
 
-    slider.observe(lambda change: draw(change["new"]), names="value")
-    draw(slider.value)
+    for s in sliders:
+        s.observe(draw, names="value")
+    draw()
     body = {"side": [widgets.HBox([image, summary])], "summary-first": [summary, image],
             "figure-first": [image, summary]}[layout]
-    box = widgets.VBox([slider, *body])
+    box = widgets.VBox([sliders[0] if len(sliders) == 1 else widgets.HBox(sliders), *body])
     _display(box)
     return box

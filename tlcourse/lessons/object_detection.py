@@ -25,7 +25,7 @@ from ..detection import Darknet, YoloHead, head_inputs, letterbox, parse_cfg
 from ..device import one_thread, pick_device
 from ..train import run_steps
 from ..tables import text_table
-from ..widgets import _display, _html_table, _use_widgets, figure_png
+from ..widgets import _html_table, _use_widgets, slider_explorer
 
 # foolbox's ImageNet samples that show COCO objects (ImageNet class in brackets)
 PHOTOS = {
@@ -148,20 +148,13 @@ def threshold_explorer(image: torch.Tensor, boxes: torch.Tensor, scores: torch.T
                                 continuous_update=False)
     iou = widgets.FloatSlider(value=0.45, min=0.05, max=1.0, step=0.05, description="NMS IoU",
                               continuous_update=False)
-    picture = widgets.Image(format="png")
-    summary = widgets.HTML()
 
-    def draw(_=None) -> None:
-        b, _, _, n = survivors(score.value, iou.value)
-        summary.value = _html_table(header, [[f"{score.value:.2f}", f"{iou.value:.2f}", str(n), str(len(b))]])
-        picture.value = figure_png(figure(score.value, iou.value))
+    def render(score_thr: float, iou_thr: float):
+        b, _, _, n = survivors(score_thr, iou_thr)
+        html = _html_table(header, [[f"{score_thr:.2f}", f"{iou_thr:.2f}", str(n), str(len(b))]])
+        return html, figure(score_thr, iou_thr)
 
-    score.observe(draw, names="value")
-    iou.observe(draw, names="value")
-    draw()
-    box = widgets.VBox([widgets.HBox([score, iou]), picture, summary])
-    _display(box)
-    return box
+    return slider_explorer([score, iou], render, layout="figure-first")
 
 
 # ---- transfer to a new domain: tree crowns in NEON aerial images (deepforest's sample data) ----
