@@ -9,7 +9,8 @@ c.CourseDirectory.submitted_directory = "grading/submitted"
 c.CourseDirectory.autograded_directory = "grading/autograded"
 c.CourseDirectory.feedback_directory = "grading/feedback"
 c.CourseDirectory.db_url = "sqlite:///grading/gradebook.db"
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
+# capstone_outputs: the checkpoints notebook 12 writes beside itself when it runs (never part of a release)
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*", "capstone_outputs"]
 
 # Deep-learning cells take longer than nbgrader's 30 s default.
 c.Execute.timeout = 600

@@ -97,6 +97,23 @@ def test_course_is_in_sync_with_solutions():
     assert not diff, f"course/ is out of date in {diff}; run `tlcourse release`"
 
 
+def test_checkpoints_a_run_leaves_beside_a_solution_are_not_released(tmp_path):
+    """Running notebook 12 in place writes capstone_outputs/ beside it; a release must not ship them, and
+    `tlcourse release --check` must not call course/ stale because of them."""
+    from tlcourse.grading.release import generate
+
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
+    src = tmp_path / "solutions" / "12_capstone"
+    shutil.copytree(ROOT / "solutions" / "12_capstone", src,
+                    ignore=shutil.ignore_patterns("capstone_outputs"))
+    (src / "capstone_outputs").mkdir()
+    (src / "capstone_outputs" / "best_no_0.pt").write_bytes(b"a checkpoint")
+    generate(tmp_path, tmp_path / "release", only=["12_capstone"])
+    released = sorted(p.relative_to(tmp_path / "release").as_posix() for p in (tmp_path / "release").rglob("*")
+                      if p.is_file())
+    assert released and not [p for p in released if "capstone_outputs" in p], released
+
+
 def _first_code_after_imports(nb) -> int:
     """Index of the second code cell (the first one after the imports): where the data is loaded."""
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
